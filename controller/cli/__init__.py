@@ -1,0 +1,20 @@
+"""The `dispatch` command line: one click group, one module per sub-command family."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Island drone and smart-locker dispatch controller."""
+
+
+def _register_commands() -> None:
+    # Imported here so that `dispatch --help` stays fast and each module owns its own command.
+    from controller.cli import db as db_commands
+
+    main.add_command(db_commands.db)
+
+
+_register_commands()

@@ -1,0 +1,1 @@
+"""locker_driver package."""
