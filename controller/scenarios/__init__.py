@@ -1,0 +1,1 @@
+"""Bundled scenario data (one directory per scenario; loaded by controller.scenario)."""
