@@ -186,10 +186,10 @@ class FerryLine(_Frozen):
     @model_validator(mode="after")
     def _calls_in_time_order(self) -> FerryLine:
         if self.calls[0].minutes_from_start != 0:
-            raise ValueError("calls[0].minutes_from_start must be 0")
+            raise ValueError("calls[0].minutes_from_start: the first call must be at minute 0")
         for i, (a, b) in enumerate(zip(self.calls, self.calls[1:]), start=1):
             if b.minutes_from_start <= a.minutes_from_start:
-                raise ValueError(f"calls[{i}].minutes_from_start must increase along the line")
+                raise ValueError(f"calls[{i}].minutes_from_start: must increase along the line")
         return self
 
 
@@ -417,6 +417,8 @@ def _error_from_validation(scenario: str, file: str, exc: ValidationError) -> Sc
         msg = m.group(2)
     if err["type"] not in ("value_error", "assertion_error") and "input" in err:
         msg = f"{msg} (got {err['input']!r})"
+    if field and field.endswith(("lat_deg", "lon_deg")) and err["type"].startswith(("less_than", "greater_than")):
+        msg += " — are latitude and longitude swapped?"
     extra = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     return ScenarioError(scenario=scenario, file=file, field=field, problem=msg + extra)
 
