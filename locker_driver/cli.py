@@ -1,0 +1,90 @@
+"""``locker-agent`` command line: talk to lock boards, run the simulator.
+
+Exit codes: 0 ok; 1 device error (timeout, bad reply, door did not open, port cannot be opened),
+with a one-line message on stderr; 2 bad usage (click's convention).
+
+Other commands attach to :data:`main` (``@main.command()``) or :data:`board`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from locker_driver import DoorState, LockerBus, LockerError, open_bus
+from locker_driver.bus import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT_S
+from locker_driver.sim.console import sim_command
+
+
+@click.group()
+def main() -> None:
+    """Drive serial lock-control boards of bus-borne smart lockers."""
+
+
+@main.group()
+@click.option("--port", "url", required=True, envvar="LOCKER_PORT", help="Serial URL: /dev/ttyUSB0, pty, socket://…")
+@click.option("--baudrate", default=9600, show_default=True, type=click.IntRange(1), help="Line speed, baud.")
+@click.option("--timeout-s", default=DEFAULT_TIMEOUT_S, show_default=True, type=click.FloatRange(0.001),
+              help="Reply wait per attempt, s.")
+@click.option("--attempts", default=DEFAULT_ATTEMPTS, show_default=True, type=click.IntRange(1))
+@click.option("--echo", is_flag=True, help="Adapter echoes what it sends; drop the copy.")
+@click.pass_context
+def board(ctx: click.Context, url: str, baudrate: int, timeout_s: float, attempts: int, echo: bool) -> None:
+    """Commands for boards on one serial line."""
+    ctx.obj = {"url": url, "baudrate": baudrate, "timeout_s": timeout_s, "attempts": attempts, "echo": echo}
+
+
+def _run(ctx: click.Context, action: Callable[[LockerBus], dict[str, Any]]) -> None:
+    """Open the bus, run ``action``, print its JSON; map driver errors to exit code 1."""
+    options = ctx.obj
+    try:
+        with open_bus(
+            options["url"], options["baudrate"], timeout_s=options["timeout_s"],
+            attempts=options["attempts"], echo=options["echo"],
+        ) as bus:
+            result = action(bus)
+    except LockerError as error:
+        click.echo(f"error: {error}", err=True)
+        ctx.exit(1)
+    click.echo(json.dumps(result))
+
+
+@board.command()
+@click.argument("board_address", metavar="BOARD", type=click.IntRange(0, 255))
+@click.option("--lock", type=click.IntRange(1, 24), default=None, help="Query one door only.")
+@click.pass_context
+def status(ctx: click.Context, board_address: int, lock: int | None) -> None:
+    """Print door states of BOARD as JSON."""
+
+    def action(bus: LockerBus) -> dict[str, Any]:
+        if lock is not None:
+            return {"board": board_address, "lock": lock, "state": bus.door_state(board_address, lock).value}
+        states = bus.door_states(board_address)
+        return {
+            "board": board_address,
+            "doors": {str(n): s.value for n, s in states.items()},
+            "open": [n for n, s in states.items() if s is DoorState.OPEN],
+        }
+
+    _run(ctx, action)
+
+
+@board.command("open")
+@click.argument("board_address", metavar="BOARD", type=click.IntRange(0, 255))
+@click.argument("lock", type=click.IntRange(1, 24))
+@click.option("--confirm", is_flag=True, help="Query the door after an 'opened' reply too.")
+@click.pass_context
+def open_(ctx: click.Context, board_address: int, lock: int, confirm: bool) -> None:
+    """Unlock LOCK on BOARD; print JSON."""
+
+    def action(bus: LockerBus) -> dict[str, Any]:
+        bus.unlock(board_address, lock, confirm=confirm)
+        return {"board": board_address, "lock": lock, "opened": True}
+
+    _run(ctx, action)
+
+
+main.add_command(sim_command)
