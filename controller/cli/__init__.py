@@ -12,9 +12,10 @@ def main() -> None:
 
 def _register_commands() -> None:
     # Imported here so that `dispatch --help` stays fast and each module owns its own command.
-    from controller.cli import db as db_commands
+    from controller.cli import db, parcels, serve, setup
 
-    main.add_command(db_commands.db)
+    for command in (db.db, setup.init, setup.user, parcels.parcels, serve.serve, serve.up):
+        main.add_command(command)
 
 
 _register_commands()

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI). Routes are thin; domain services do the work."""

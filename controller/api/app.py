@@ -1,0 +1,50 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from controller.api.errors import error_body, install_error_handlers
+from controller.api.routes import drones, health, network, parcels, users
+from controller.db.engine import make_engine, make_session_factory
+from controller.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the controller's app for ``settings``; the database must already be migrated."""
+    engine = make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="Island dispatch controller", version="0.1.0", lifespan=lifespan,
+                  description="Parcels, drone sorties and smart lockers for the Shengsi island network.")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+
+    install_error_handlers(app)
+    _limit_request_size(app, settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type"])
+    for module in (health, network, parcels, drones, users):
+        app.include_router(module.router)
+    return app
+
+
+def _limit_request_size(app: FastAPI, max_bytes: int) -> None:
+    @app.middleware("http")
+    async def limit(request: Request, call_next):  # type: ignore[no-untyped-def]
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            return JSONResponse(error_body("payload_too_large", f"request body over {max_bytes} bytes"),
+                                status_code=413)
+        return await call_next(request)

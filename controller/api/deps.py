@@ -1,0 +1,77 @@
+"""Typed FastAPI dependencies: settings, a database session per request, the caller and their role.
+
+Every route declares who may call it with :func:`allow` (or :data:`PUBLIC`); the role-matrix test
+walks the app's routes and checks each declaration against real requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from controller.db.models import User
+from controller.domain.errors import Forbidden
+from controller.services import auth
+from controller.services.auth import Role
+from controller.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; committed by the route's service call via ``session.begin()``."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    # The browser's EventSource cannot set headers; it may pass the token as a query parameter.
+    return request.query_params.get("access_token")
+
+
+def current_user(request: Request, session: SessionDep, settings: SettingsDep) -> User:
+    user = auth.authenticate(session, token=_bearer_token(request), secret_key=settings.secret_key)
+    session.expunge(user)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def allow(*roles: Role) -> Callable[[User], User]:
+    """A dependency admitting only ``roles``; the roles are kept on it for the role-matrix test."""
+    allowed = frozenset(roles)
+
+    def check(user: CurrentUser) -> User:
+        if Role(user.role) not in allowed:
+            raise Forbidden(f"role {user.role!r} may not do this", role=user.role,
+                            allowed=sorted(r.value for r in allowed))
+        return user
+
+    check.allowed_roles = allowed  # type: ignore[attr-defined]
+    return check
+
+
+def public() -> None:
+    """Marks a route that needs no token (health checks, the console's static files)."""
+
+
+public.allowed_roles = None  # type: ignore[attr-defined]
+
+ANY_ROLE = tuple(Role)
+STAFF = (Role.ADMIN, Role.DISPATCHER)
+FIELD = (Role.ADMIN, Role.DISPATCHER, Role.COURIER)

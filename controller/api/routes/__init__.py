@@ -1,0 +1,1 @@
+"""One module per resource; each route declares its roles with ``allow(...)`` or ``public``."""

@@ -1,0 +1,1 @@
+"""Domain model: state machines and errors, free of HTTP and database code."""

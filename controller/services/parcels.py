@@ -1,0 +1,114 @@
+"""Parcels: creation, the state machine with tracking events, queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from controller.db.models import Parcel, ServicePoint, TrackingEvent
+from controller.db.types import utc_now
+from controller.domain.errors import AlreadyExists, NotFound, ValidationFailed
+from controller.domain.parcel_input import ParcelInput
+from controller.domain.parcel_states import PARCEL_TRANSITIONS, ParcelState
+from controller.services import audit
+
+
+def create_parcel(session: Session, *, data: ParcelInput, actor: str, at: datetime | None = None) -> Parcel:
+    """Register a parcel as ``received`` at its origin, with its first tracking event."""
+    if session.get(Parcel, data.id) is not None:
+        raise AlreadyExists("parcel", data.id)
+    for field, point_id in (("origin", data.origin), ("destination", data.destination)):
+        if session.get(ServicePoint, point_id) is None:
+            raise ValidationFailed(f"unknown {field} service point {point_id!r}", field=field, value=point_id)
+    at = at or utc_now()
+    parcel = Parcel(
+        id=data.id, rfid=data.rfid, origin_id=data.origin, destination_id=data.destination,
+        direction=data.direction, kind=data.kind, weight_kg=data.weight_kg, length_cm=data.length_cm,
+        width_cm=data.width_cm, height_cm=data.height_cm, priority=data.priority,
+        perishable=data.is_perishable, ready_at=data.ready_at, due_at=data.due_at,
+        recipient_name=data.recipient_name, recipient_phone=data.recipient_phone,
+        state=ParcelState.RECEIVED.value, state_changed_at=at, location_id=data.origin, created_at=at,
+    )
+    session.add(parcel)
+    session.add(TrackingEvent(parcel_id=data.id, at=at, from_state=None, to_state=ParcelState.RECEIVED.value,
+                              place_id=data.origin, actor=actor, scanned_code=data.id, reason="intake"))
+    session.flush()
+    audit.record(session, actor=actor, action="parcel.create", object_type="parcel", object_id=data.id,
+                 details={"origin": data.origin, "destination": data.destination})
+    return parcel
+
+
+def get_parcel(session: Session, parcel_id: str) -> Parcel:
+    """The parcel with barcode (or RFID tag) ``parcel_id``."""
+    parcel = session.get(Parcel, parcel_id)
+    if parcel is None:
+        parcel = session.scalar(select(Parcel).where(Parcel.rfid == parcel_id))
+    if parcel is None:
+        raise NotFound("parcel", parcel_id)
+    return parcel
+
+
+def transition_parcel(
+    session: Session, *, parcel_id: str, to_state: ParcelState, actor: str, place_id: str | None = None,
+    scanned_code: str | None = None, reason: str = "", event_uid: str | None = None,
+    at: datetime | None = None, sortie_id: str | None = None, locker_id: str | None = None,
+) -> TrackingEvent:
+    """Move a parcel to ``to_state`` if its table allows it, storing the tracking event and audit entry.
+
+    With ``event_uid`` the call is idempotent: an event already stored with that id is returned as is.
+    Raises InvalidTransition (nothing written) when the transition is not allowed.
+    """
+    if event_uid is not None:
+        existing = session.scalar(select(TrackingEvent).where(TrackingEvent.event_uid == event_uid))
+        if existing is not None:
+            return existing
+    parcel = get_parcel(session, parcel_id)
+    from_state = ParcelState(parcel.state)
+    PARCEL_TRANSITIONS.check(parcel.id, from_state, to_state)
+    at = at or utc_now()
+    parcel.state = to_state.value
+    parcel.state_changed_at = at
+    if place_id is not None:
+        parcel.location_id = place_id
+    if sortie_id is not None:
+        parcel.sortie_id = sortie_id
+    if locker_id is not None or to_state not in (ParcelState.AT_LOCKER, ParcelState.IN_TRANSIT_BUS):
+        parcel.locker_id = locker_id
+    event = TrackingEvent(parcel_id=parcel.id, at=at, from_state=from_state.value, to_state=to_state.value,
+                          place_id=place_id if place_id is not None else parcel.location_id, actor=actor,
+                          scanned_code=scanned_code, reason=reason, event_uid=event_uid)
+    session.add(event)
+    audit.record(session, actor=actor, action="parcel.transition", object_type="parcel", object_id=parcel.id,
+                 details={"from": from_state.value, "to": to_state.value, "place": event.place_id,
+                          "reason": reason})
+    session.flush()
+    return event
+
+
+def tracking_events(session: Session, parcel_id: str) -> list[TrackingEvent]:
+    """The parcel's tracking timeline, oldest first."""
+    parcel = get_parcel(session, parcel_id)
+    query = select(TrackingEvent).where(TrackingEvent.parcel_id == parcel.id).order_by(TrackingEvent.id)
+    return list(session.scalars(query))
+
+
+def list_parcels(
+    session: Session, *, states: Sequence[ParcelState] = (), origin: str | None = None,
+    destination: str | None = None, direction: str | None = None, limit: int = 100, offset: int = 0,
+) -> tuple[list[Parcel], int]:
+    """Parcels matching the filters (newest first) and the total count of matches."""
+    query = select(Parcel)
+    if states:
+        query = query.where(Parcel.state.in_([s.value for s in states]))
+    if origin:
+        query = query.where(Parcel.origin_id == origin)
+    if destination:
+        query = query.where(Parcel.destination_id == destination)
+    if direction:
+        query = query.where(Parcel.direction == direction)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Parcel.created_at.desc(), Parcel.id).limit(limit).offset(offset))
+    return list(rows), total

@@ -1,0 +1,77 @@
+"""Who may call what: an explicit table checked against real requests to every route of the app."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+
+from controller.services.auth import Role
+from tests.controller.conftest import bearer
+
+A, D, C, K = Role.ADMIN, Role.DISPATCHER, Role.COURIER, Role.KIOSK
+EVERYONE = {A, D, C, K}
+PUBLIC = None
+
+# (method, path) -> roles allowed; PUBLIC needs no token. Adding a route without a row here fails.
+EXPECTED: dict[tuple[str, str], set[Role] | None] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/api/v1/scenario"): EVERYONE,
+    ("GET", "/api/v1/network"): EVERYONE,
+    ("GET", "/api/v1/service-points"): EVERYONE,
+    ("GET", "/api/v1/pads"): EVERYONE,
+    ("POST", "/api/v1/parcels"): {A, D, C},
+    ("GET", "/api/v1/parcels"): {A, D, C},
+    ("GET", "/api/v1/parcels/{parcel_id}"): {A, D, C},
+    ("GET", "/api/v1/parcels/{parcel_id}/events"): {A, D, C},
+    ("POST", "/api/v1/parcels/{parcel_id}/scan"): {A, D, C},
+    ("POST", "/api/v1/parcels/import"): {A, D},
+    ("GET", "/api/v1/drones"): {A, D},
+    ("POST", "/api/v1/drones"): {A},
+    ("GET", "/api/v1/me"): EVERYONE,
+    ("GET", "/api/v1/users"): {A},
+    ("POST", "/api/v1/users"): {A},
+    ("GET", "/api/v1/audit"): {A},
+}
+
+
+def _app_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    found = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.include_in_schema:
+            for method in route.methods - {"HEAD", "OPTIONS"}:
+                found.add((method, route.path))
+    return found
+
+
+def test_every_route_has_an_expected_row(client) -> None:  # type: ignore[no-untyped-def]
+    routes = _app_routes(client.app)
+    assert routes - EXPECTED.keys() == set(), "routes missing from the role matrix"
+    assert EXPECTED.keys() - routes == set(), "matrix rows for routes that do not exist"
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "XX-UNKNOWN", path)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(EXPECTED))
+def test_role_matrix(client, role_tokens, method: str, path: str) -> None:  # type: ignore[no-untyped-def]
+    allowed = EXPECTED[(method, path)]
+    url = _concrete(path)
+    anonymous = client.request(method, url, json={})
+    if allowed is PUBLIC:
+        assert anonymous.status_code not in (401, 403)
+        return
+    assert anonymous.status_code == 401, anonymous.text
+    assert anonymous.json()["code"] == "not_authenticated"
+    bad = client.request(method, url, json={}, headers=bearer("dsp_not-a-real-token"))
+    assert bad.status_code == 401
+    for role, token in role_tokens.items():
+        response = client.request(method, url, json={}, headers=bearer(token))
+        if role in allowed:
+            assert response.status_code not in (401, 403), f"{role.value} refused: {response.text}"
+        else:
+            assert response.status_code == 403, f"{role.value} admitted to {method} {path}"
+            assert response.json()["code"] == "forbidden"
