@@ -291,6 +291,17 @@ class VehicleLink:
             raise NotReady(what, timeout_s, {"mode": self.mode, "armed": self.armed,
                                              "link_ok": self.link_ok}) from None
 
+    async def wait_change(self, *, timeout_s: float) -> bool:
+        """Wait for the next state update from the vehicle; False when none came in ``timeout_s`` s."""
+        fut = asyncio.get_running_loop().create_future()
+        self._state_waiters.append(fut)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await fut
+            return True
+        except TimeoutError:
+            return False
+
     async def wait_heartbeat(self, *, timeout_s: float = 10.0) -> None:
         """Wait for the first vehicle HEARTBEAT; :class:`NotReady` on timeout."""
         try:
