@@ -1,0 +1,231 @@
+"""Consolidation: pack parcels leaving one pad into as few sortie loads as possible.
+
+This is a two-resource (mass, box volume) bin packing with a route-energy side constraint and at
+most `max_stops` destinations per load. Steps, per origin pad:
+
+1. first-fit decreasing per destination (sizes normalised by the model's payload and box volume),
+   checking only the most recent open loads so that 10 000 parcels pack in milliseconds;
+2. merge partial loads into multi-stop loads (best fit, smallest first) when energy with reserve
+   allows;
+3. local search: try to empty the least-filled loads by relocating their parcels into loads with
+   room (seeded order, a few passes).
+
+Perishable deadlines are checked against the load's earliest possible arrival at each stop, so
+consolidation never makes a deadline impossible by itself.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from controller.scheduling.model import DroneSpec, Parcel
+from controller.scheduling.routes import RouteEval, RouteEvaluator
+
+_OPEN_LOADS_CHECKED = 12  # first-fit window: older loads are almost always full after FFD
+
+
+@dataclass(kw_only=True, eq=False)
+class Load:
+    """A working sortie load (mutable while packing): parcels from one origin pad to its stops."""
+
+    load_id: int
+    origin_pad: str
+    parcels: list[tuple[Parcel, str]] = field(default_factory=list)  # (parcel, destination pad)
+    weight_kg: float = 0.0
+    volume_l: float = 0.0
+    route: RouteEval | None = None
+
+    @property
+    def ready_at(self) -> datetime:
+        """Return when every parcel of the load is ready (UTC)."""
+        return max(p.ready_at for p, _ in self.parcels)
+
+    def drops(self) -> dict[str, float]:
+        """Return kg dropped per destination pad."""
+        out: dict[str, float] = {}
+        for p, dest in self.parcels:
+            out[dest] = out.get(dest, 0.0) + p.weight_kg
+        return out
+
+    def fill(self, spec: DroneSpec) -> float:
+        """Return the binding fill ratio (0..1) of mass and volume."""
+        return max(self.weight_kg / spec.max_payload_kg, self.volume_l / spec.max_box_volume_l)
+
+    def deadlines(self) -> list[tuple[str, datetime]]:
+        """Return (destination pad, due_at) of parcels with a deadline."""
+        return [(dest, p.due_at) for p, dest in self.parcels if p.due_at is not None]
+
+    def has_perishable(self) -> bool:
+        """Return whether any parcel is perishable with a deadline."""
+        return any(p.perishable and p.due_at is not None for p, _ in self.parcels)
+
+
+class Packer:
+    """Pack parcels of one origin pad for one reference drone model."""
+
+    def __init__(
+        self,
+        routes: RouteEvaluator,
+        *,
+        budget_wh: float,
+        max_stops: int,
+        latest_landing_at: datetime,
+        rng: random.Random,
+        passes: int,
+    ) -> None:
+        self.routes = routes
+        self.spec = routes.spec
+        self.budget_wh = budget_wh
+        self.max_stops = max_stops
+        self.latest_landing_at = latest_landing_at
+        self.rng = rng
+        self.passes = passes
+        self._next_id = 0
+
+    # -- feasibility ---------------------------------------------------------------------------
+
+    def _evaluate(self, origin: str, items: list[tuple[Parcel, str]], weight: float, volume: float
+                  ) -> RouteEval | None:
+        if weight > self.spec.max_payload_kg + 1e-9 or volume > self.spec.max_box_volume_l + 1e-9:
+            return None
+        drops: dict[str, float] = {}
+        for p, dest in items:
+            drops[dest] = drops.get(dest, 0.0) + p.weight_kg
+        if len(drops) > self.max_stops:
+            return None
+        route = self.routes.best_order(origin, drops)
+        if not route.feasible or route.energy_wh > self.budget_wh + 1e-9:
+            return None
+        ready = max(p.ready_at for p, _ in items)
+        if ready + timedelta(seconds=route.duration_s) > self.latest_landing_at:
+            return None
+        offset = dict(zip(route.stops, route.arrival_offsets_s))
+        for p, dest in items:
+            if p.perishable and p.due_at is not None and ready + timedelta(seconds=offset[dest]) > p.due_at:
+                return None
+        return route
+
+    def single_reason(self, origin: str, parcel: Parcel, dest: str) -> str | None:
+        """Return why `parcel` cannot fly alone on this model, or None if it can."""
+        s = self.spec
+        if parcel.weight_kg > s.max_payload_kg:
+            return f"too heavy for drones: {parcel.weight_kg:.2f} kg > {s.max_payload_kg:.2f} kg payload"
+        if parcel.volume_l > s.max_box_volume_l:
+            return f"too large for the drone box: {parcel.volume_l:.1f} l > {s.max_box_volume_l:.1f} l"
+        route = self.routes.evaluate(origin, (dest,), {dest: parcel.weight_kg})
+        if not route.feasible:
+            return route.reason
+        if route.energy_wh > self.budget_wh:
+            return (f"out of drone range: {route.energy_wh:.0f} Wh needed > {self.budget_wh:.0f} Wh "
+                    f"usable after reserve")
+        if parcel.ready_at + timedelta(seconds=route.duration_s) > self.latest_landing_at:
+            return "ready too late to fly within the planning horizon"
+        return None
+
+    def _try_add(self, load: Load, parcel: Parcel, dest: str) -> bool:
+        items = load.parcels + [(parcel, dest)]
+        route = self._evaluate(load.origin_pad, items, load.weight_kg + parcel.weight_kg,
+                               load.volume_l + parcel.volume_l)
+        if route is None:
+            return False
+        load.parcels = items
+        load.weight_kg += parcel.weight_kg
+        load.volume_l += parcel.volume_l
+        load.route = route
+        return True
+
+    def _new_load(self, origin: str, parcel: Parcel, dest: str) -> Load:
+        load = Load(load_id=self._next_id, origin_pad=origin)
+        self._next_id += 1
+        if not self._try_add(load, parcel, dest):  # caller checked single feasibility
+            raise AssertionError(f"parcel {parcel.parcel_id} should fit an empty load")
+        return load
+
+    def _size(self, p: Parcel) -> float:
+        return max(p.weight_kg / self.spec.max_payload_kg, p.volume_l / self.spec.max_box_volume_l)
+
+    # -- the three steps -----------------------------------------------------------------------
+
+    def pack(self, origin: str, items: list[tuple[Parcel, str]], next_id: int) -> list[Load]:
+        """Return loads covering every (parcel, destination pad) in `items` (each must fly alone)."""
+        self._next_id = next_id
+        by_dest: dict[str, list[Parcel]] = {}
+        for p, dest in items:
+            by_dest.setdefault(dest, []).append(p)
+        loads: list[Load] = []
+        for dest in sorted(by_dest):
+            parcels = sorted(by_dest[dest], key=lambda p: (-self._size(p), p.ready_at, p.parcel_id))
+            open_loads: list[Load] = []
+            for p in parcels:
+                for load in open_loads[-_OPEN_LOADS_CHECKED:]:
+                    if self._try_add(load, p, dest):
+                        break
+                else:
+                    open_loads.append(self._new_load(origin, p, dest))
+            loads.extend(open_loads)
+        loads = self._merge(loads)
+        for _ in range(self.passes):
+            before = len(loads)
+            loads = self._eliminate(loads)
+            if len(loads) == before:
+                break
+        return loads
+
+    def _merge(self, loads: list[Load]) -> list[Load]:
+        # Only partial loads can merge; full ones are left alone (keeps this near-linear).
+        partial = [ld for ld in loads if ld.fill(self.spec) < 0.999]
+        full = [ld for ld in loads if ld.fill(self.spec) >= 0.999]
+        partial.sort(key=lambda ld: (ld.fill(self.spec), ld.load_id))
+        changed = True
+        while changed:
+            changed = False
+            for small in list(partial):
+                best: tuple[float, Load, RouteEval] | None = None
+                for other in partial:
+                    if other is small:
+                        continue
+                    items = other.parcels + small.parcels
+                    route = self._evaluate(small.origin_pad, items, other.weight_kg + small.weight_kg,
+                                           other.volume_l + small.volume_l)
+                    if route is None:
+                        continue
+                    fill = max((other.weight_kg + small.weight_kg) / self.spec.max_payload_kg,
+                               (other.volume_l + small.volume_l) / self.spec.max_box_volume_l)
+                    key = (-fill, route.energy_wh, other.load_id)
+                    if best is None or key < (-best[0], best[2].energy_wh, best[1].load_id):
+                        best = (fill, other, route)
+                if best is not None:
+                    _, other, route = best
+                    other.parcels = other.parcels + small.parcels
+                    other.weight_kg += small.weight_kg
+                    other.volume_l += small.volume_l
+                    other.route = route
+                    partial.remove(small)
+                    changed = True
+                    break
+        return full + partial
+
+    def _eliminate(self, loads: list[Load]) -> list[Load]:
+        """Try to empty each of the least-filled loads into others; keep the change only if complete."""
+        order = sorted(loads, key=lambda ld: (ld.fill(self.spec), self.rng.random()))
+        alive = list(loads)
+        for victim in order[: max(8, len(order) // 10)]:
+            targets = [ld for ld in alive if ld is not victim and ld.fill(self.spec) < 0.999]
+            if not targets:
+                continue
+            # Work on copies of the target state so a failed attempt leaves everything unchanged.
+            snapshot = {id(t): (list(t.parcels), t.weight_kg, t.volume_l, t.route) for t in targets}
+            ok = True
+            for p, dest in sorted(victim.parcels, key=lambda it: -self._size(it[0])):
+                cands = sorted(targets, key=lambda t: (-t.fill(self.spec), t.load_id))
+                if not any(self._try_add(t, p, dest) for t in cands):
+                    ok = False
+                    break
+            if ok:
+                alive.remove(victim)
+            else:
+                for t in targets:
+                    t.parcels, t.weight_kg, t.volume_l, t.route = snapshot[id(t)]
+        return alive

@@ -1,0 +1,619 @@
+"""The scheduler: classify, consolidate, assign loads to drones over time, deconflict, fall back.
+
+Algorithm (construction + local search, chosen on evidence: see `benchmarks/scheduler_bench.py`):
+
+1. Classify every parcel: unknown place -> unassigned; no pad, too heavy/large, out of range,
+   fenced off, or all drones grounded for the whole horizon -> surface candidate (with the reason).
+2. Consolidate per origin pad (`packing.Packer`): few, full, multi-stop loads (objective 2 and 3).
+3. Assign loads to drones in deadline order (earliest latest-departure of perishables first, then
+   other deadlines, then ready time). For each load pick the drone by
+   (perishables late, extra reposition sortie needed, energy, arrival time) - the objective order.
+   Drones fly several trips, swap batteries between sorties, and wait out grounding wind.
+   A reposition sortie is flown empty only when no waiting load at the drone's pad goes there.
+4. Place each sortie in 4D (`airspace`): preferred layer, else another layer, else shift.
+5. Parcels that do not fly go to the next ferry/bus run with room, with the reason; what cannot
+   be served within the horizon is reported unassigned with the reason.
+
+Deterministic: all ties break on ids; the only randomness (local-search order) uses `seed`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from controller.scheduling.airspace import Airspace, PadSlots, Segment
+from controller.scheduling.estimator import LegEstimator, LegMatrix
+from controller.scheduling.model import (
+    DroneSpec,
+    DroneState,
+    Parcel,
+    PlannedSortie,
+    SchedulePlan,
+    SchedulingProblem,
+    SeparationDecision,
+    SortieLeg,
+    Unassigned,
+    Wind,
+)
+from controller.scheduling.packing import Load, Packer
+from controller.scheduling.routes import RouteEval, RouteEvaluator
+from controller.scheduling.surface import SurfaceRouter
+
+
+def _ts(t: datetime) -> float:
+    return t.timestamp()
+
+
+def _dt(t_s: float) -> datetime:
+    return datetime.fromtimestamp(round(t_s, 3), tz=UTC)
+
+
+def flyable(spec: DroneSpec, wind: Wind, gust_factor: float) -> bool:
+    """Return whether `spec` may fly in `wind` (mean and gust limits; gust estimated if unknown)."""
+    return wind.speed_m_s <= spec.max_wind_m_s and wind.gust_or(gust_factor) <= spec.max_gust_m_s
+
+
+@dataclass(kw_only=True, eq=False)
+class _Drone:
+    state: DroneState
+    spec: DroneSpec
+    pad: str
+    free_s: float
+    soc_wh: float
+    flown: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Timing:
+    depart_s: float
+    arrive_s: float
+    energy_wh: float
+    wind: Wind
+    leg_energy_wh: tuple[float, ...]
+    late: tuple[str, ...]
+    swap_before: bool
+    soc_wh: float
+
+
+@dataclass(kw_only=True)
+class _Candidate:
+    drone: _Drone
+    route: RouteEval
+    reposition: RouteEval | None
+    repo_timing: _Timing | None
+    timing: _Timing
+    key: tuple = field(default=())
+
+
+class Scheduler:
+    """Plan one scheduling problem; use `plan_schedule` unless you need the internals."""
+
+    def __init__(self, problem: SchedulingProblem, estimator: LegEstimator, *, seed: int = 0) -> None:
+        self.p = problem
+        self.cfg = problem.config
+        self.rng = random.Random(seed)
+        self.matrix = LegMatrix(estimator, payload_bucket_kg=self.cfg.payload_bucket_kg)
+        self.start_s = _ts(problem.start_at)
+        self.end_s = _ts(problem.horizon_end_at)
+        self.winds_in_horizon = problem.wind.over(problem.start_at, problem.horizon_end_at)
+        self.fleet_specs = sorted({problem.drone_specs[d.model_id] for d in problem.drones},
+                                  key=lambda s: (-s.max_payload_kg, -s.usable_wh, s.model_id))
+        self.flyable_winds = {
+            s.model_id: [w for w in self.winds_in_horizon if flyable(s, w, self.cfg.gust_factor)]
+            for s in self.fleet_specs
+        }
+        self.evaluators = {
+            s.model_id: RouteEvaluator(self.matrix, s, self.flyable_winds[s.model_id],
+                                       stop_service_s=self.cfg.stop_service_s)
+            for s in self.fleet_specs if self.flyable_winds[s.model_id]
+        }
+        self.airspace = Airspace(layers_m=self.cfg.altitude_layers_m(),
+                                 horizontal_separation_m=self.cfg.horizontal_separation_m)
+        self.pad_slots = PadSlots({pid: pad.capacity for pid, pad in problem.pads.items()})
+        self.surface = SurfaceRouter(problem.surface_lines, horizon_end_at=problem.horizon_end_at,
+                                     config=self.cfg)
+        self.sorties: list[PlannedSortie] = []
+        self.unassigned: list[Unassigned] = []
+        self.to_surface: list[tuple[Parcel, str]] = []
+        self.counters = {"layer_changes": 0, "departure_shifts": 0, "productive_repositions": 0}
+
+    # -- budgets and wind --------------------------------------------------------------------
+
+    def budget_wh(self, spec: DroneSpec, soc_wh: float | None = None) -> float:
+        """Return energy a sortie may use (Wh): usable charge above the unusable part, minus reserve."""
+        soc = spec.battery_wh if soc_wh is None else soc_wh
+        unusable = spec.battery_wh * (1.0 - spec.usable_fraction)
+        return soc - unusable - self.cfg.reserve_fraction * spec.usable_wh
+
+    def _next_flyable_s(self, spec: DroneSpec, t_s: float, duration_s: float) -> float | None:
+        candidates = [t_s] + [_ts(c) for c in self.p.wind.change_times_after(_dt(t_s))]
+        for c in candidates:
+            if c + duration_s > self.end_s:
+                return None
+            winds = self.p.wind.over(_dt(c), _dt(c + duration_s))
+            if all(flyable(spec, w, self.cfg.gust_factor) for w in winds):
+                return c
+        return None
+
+    # -- classification ---------------------------------------------------------------------
+
+    def _grounded_reason(self) -> str:
+        worst = max(self.winds_in_horizon, key=lambda w: w.speed_m_s)
+        limits = ", ".join(f"{s.model_id} max {s.max_wind_m_s:g} m/s gust {s.max_gust_m_s:g} m/s"
+                           for s in self.fleet_specs)
+        return (f"drones grounded for the whole horizon: wind {worst.speed_m_s:g} m/s, gust "
+                f"{worst.gust_or(self.cfg.gust_factor):g} m/s exceeds limits ({limits})")
+
+    def _classify(self) -> dict[str, list[tuple[Parcel, str]]]:
+        """Return flyable (parcel, destination pad) per origin pad; route the rest."""
+        sp = self.p.service_point_pads
+        flying: dict[str, list[tuple[Parcel, str]]] = {}
+        ref = next((s for s in self.fleet_specs if s.model_id in self.evaluators), None)
+        for parcel in self.p.parcels:
+            if parcel.origin not in sp:
+                self.unassigned.append(Unassigned(parcel_id=parcel.parcel_id,
+                                                  reason=f"unknown origin service point {parcel.origin!r}"))
+                continue
+            if parcel.destination not in sp:
+                self.unassigned.append(Unassigned(
+                    parcel_id=parcel.parcel_id, reason=f"unknown destination service point {parcel.destination!r}"))
+                continue
+            if parcel.origin == parcel.destination:
+                self.unassigned.append(Unassigned(parcel_id=parcel.parcel_id,
+                                                  reason="origin and destination are the same service point"))
+                continue
+            if parcel.ready_at > self.p.horizon_end_at:
+                self.unassigned.append(Unassigned(parcel_id=parcel.parcel_id,
+                                                  reason="ready only after the planning horizon ends"))
+                continue
+            o_pad, d_pad = sp[parcel.origin], sp[parcel.destination]
+            if o_pad is None or d_pad is None:
+                where = parcel.origin if o_pad is None else parcel.destination
+                self.to_surface.append((parcel, f"no drone pad at {where}"))
+                continue
+            if not self.p.drones:
+                self.to_surface.append((parcel, "no drones in the fleet"))
+                continue
+            if ref is None:
+                self.to_surface.append((parcel, self._grounded_reason()))
+                continue
+            reason = self._packer(ref).single_reason(o_pad, parcel, d_pad)
+            if reason is not None:
+                # The biggest flyable model cannot; a smaller one cannot either unless it has more range.
+                others = [s for s in self.fleet_specs if s.model_id in self.evaluators and s is not ref]
+                if not any(self._packer(s).single_reason(o_pad, parcel, d_pad) is None for s in others):
+                    self.to_surface.append((parcel, reason))
+                    continue
+            flying.setdefault(o_pad, []).append((parcel, d_pad))
+        return flying
+
+    def _packer(self, spec: DroneSpec) -> Packer:
+        return Packer(self.evaluators[spec.model_id], budget_wh=self.budget_wh(spec),
+                      max_stops=self.cfg.max_stops, latest_landing_at=self.p.horizon_end_at,
+                      rng=self.rng, passes=self.cfg.improvement_passes)
+
+    # -- consolidation ------------------------------------------------------------------------
+
+    def consolidate(self, flying: dict[str, list[tuple[Parcel, str]]]) -> list[Load]:
+        """Return loads for all flyable parcels, packed for the largest flyable model at each origin."""
+        loads: list[Load] = []
+        for origin in sorted(flying):
+            items = flying[origin]
+            # Pack for the largest model; parcels only a smaller (longer-range) model can fly get
+            # their own packing for that model.
+            specs = [s for s in self.fleet_specs if s.model_id in self.evaluators]
+            remaining = items
+            for spec in specs:
+                packer = self._packer(spec)
+                ok = [(p, d) for p, d in remaining if packer.single_reason(origin, p, d) is None]
+                if ok:
+                    loads.extend(packer.pack(origin, ok, next_id=len(loads)))
+                ok_ids = {p.parcel_id for p, _ in ok}
+                remaining = [(p, d) for p, d in remaining if p.parcel_id not in ok_ids]
+        for load_id, load in enumerate(loads):
+            load.load_id = load_id
+        return loads
+
+    # -- timing of one sortie ----------------------------------------------------------------
+
+    def _timing(self, drone: _Drone, origin: str, route: RouteEval, earliest_s: float,
+                parcels: list[tuple[Parcel, str]], soc_wh: float, swapped: bool) -> _Timing | None:
+        spec = drone.spec
+        depart = self._next_flyable_s(spec, max(earliest_s, self.start_s), route.duration_s)
+        if depart is None:
+            return None
+        winds = self.p.wind.over(_dt(depart), _dt(depart + route.duration_s))
+        best: tuple[float, Wind, tuple[float, ...]] | None = None
+        for w in winds:
+            here = origin
+            energies = []
+            for stop, payload in zip(route.stops, route.leg_payloads_kg):
+                energies.append(self.matrix.raw(here, stop, spec, payload, w).energy_wh)
+                here = stop
+            total = sum(energies)
+            if best is None or total > best[0]:
+                best = (total, w, tuple(energies))
+        assert best is not None
+        energy, wind, leg_e = best
+        swap = False
+        if energy > self.budget_wh(spec, soc_wh):
+            if swapped or energy > self.budget_wh(spec):
+                return None
+            # Swap the battery first, then re-time (the swap takes a turnaround).
+            return self._timing(drone, origin, route, earliest_s + self.cfg.turnaround_s, parcels,
+                                spec.battery_wh, True)
+        swap = swapped
+        offsets = dict(zip(route.stops, route.arrival_offsets_s))
+        late = tuple(p.parcel_id for p, d in parcels
+                     if p.perishable and p.due_at is not None and depart + offsets[d] > _ts(p.due_at) + 1e-6)
+        return _Timing(depart_s=depart, arrive_s=depart + route.duration_s, energy_wh=energy, wind=wind,
+                       leg_energy_wh=leg_e, late=late, swap_before=swap, soc_wh=soc_wh)
+
+    # -- assignment ----------------------------------------------------------------------------
+
+    def _candidate(self, drone: _Drone, load: Load) -> _Candidate | None:
+        spec = drone.spec
+        ev = self.evaluators.get(spec.model_id)
+        if ev is None or load.weight_kg > spec.max_payload_kg + 1e-9 or load.volume_l > spec.max_box_volume_l + 1e-9:
+            return None
+        route = ev.best_order(load.origin_pad, load.drops())
+        if not route.feasible or route.energy_wh > self.budget_wh(spec) + 1e-9:
+            return None
+        ready_s = max(_ts(load.ready_at), self.start_s)
+        free_s, soc = drone.free_s, drone.soc_wh
+        repo = repo_timing = None
+        if drone.pad != load.origin_pad:
+            repo = ev.evaluate(drone.pad, (load.origin_pad,), {load.origin_pad: 0.0})
+            if not repo.feasible:
+                return None
+            repo_timing = self._timing(drone, drone.pad, repo, free_s, [], soc, False)
+            if repo_timing is None:
+                return None
+            free_s = repo_timing.arrive_s + self.cfg.turnaround_s
+            soc = spec.battery_wh  # swapped during the turnaround at the load's pad
+        timing = self._timing(drone, load.origin_pad, route, max(free_s, ready_s), load.parcels, soc, False)
+        if timing is None:
+            return None
+        energy = timing.energy_wh + (repo_timing.energy_wh if repo_timing else 0.0)
+        key = (len(timing.late), repo is not None, round(energy, 3), round(timing.arrive_s, 3),
+               drone.state.drone_id)
+        return _Candidate(drone=drone, route=route, reposition=repo, repo_timing=repo_timing,
+                          timing=timing, key=key)
+
+    def _load_order_key(self, load: Load) -> tuple:
+        assert load.route is not None
+        offsets = dict(zip(load.route.stops, load.route.arrival_offsets_s))
+        perishable = [_ts(p.due_at) - offsets[d] for p, d in load.parcels if p.perishable and p.due_at]
+        other = [_ts(p.due_at) - offsets[d] for p, d in load.parcels if not p.perishable and p.due_at]
+        if perishable:
+            return (0, min(perishable), _ts(load.ready_at), load.load_id)
+        if other:
+            return (1, min(other), _ts(load.ready_at), load.load_id)
+        return (2, 0.0, _ts(load.ready_at), load.load_id)
+
+    def assign(self, loads: list[Load], drones: list[_Drone]) -> None:
+        """Assign every load to a drone sortie, or send its parcels to the surface fallback."""
+        pending = sorted(loads, key=self._load_order_key)
+        by_origin_dest: dict[tuple[str, str], list[Load]] = {}
+        for load in pending:
+            assert load.route is not None
+            by_origin_dest.setdefault((load.origin_pad, load.route.stops[-1]), []).append(load)
+        done: set[int] = set()
+        for load in pending:
+            if load.load_id in done:
+                continue
+            done.add(load.load_id)
+            self._assign_one(load, drones, by_origin_dest, done)
+
+    def _assign_one(self, load: Load, drones: list[_Drone], by_od: dict[tuple[str, str], list[Load]],
+                    done: set[int]) -> None:
+        # One representative per (pad, model): the earliest free drone; others there are no better.
+        reps: dict[tuple[str, str], _Drone] = {}
+        for d in drones:
+            k = (d.pad, d.spec.model_id)
+            if k not in reps or (d.free_s, d.state.drone_id) < (reps[k].free_s, reps[k].state.drone_id):
+                reps[k] = d
+        cands = [c for c in (self._candidate(d, load) for d in reps.values()) if c is not None]
+        if not cands:
+            why = "no drone can fly it within the planning horizon (fleet busy or grounded)"
+            for p, _ in load.parcels:
+                self.to_surface.append((p, why))
+            return
+        best = min(cands, key=lambda c: c.key)
+        if best.timing.late:
+            # A ferry/bus that arrives in time beats a late drone for perishables (objective 1).
+            moved = []
+            for p, _ in load.parcels:
+                if p.parcel_id in best.timing.late:
+                    opt = self.surface.best_option(p, max(p.ready_at, self.p.start_at))
+                    if opt is not None and p.due_at is not None and opt.arrive_at <= p.due_at:
+                        self.surface.assign(p, opt, "no drone can deliver it before its deadline; "
+                                                    f"{opt.mode} {opt.line_id} arrives in time")
+                        moved.append(p.parcel_id)
+            if moved:
+                load.parcels = [(p, d) for p, d in load.parcels if p.parcel_id not in moved]
+                if not load.parcels:
+                    return
+                load.weight_kg = sum(p.weight_kg for p, _ in load.parcels)
+                load.volume_l = sum(p.volume_l for p, _ in load.parcels)
+                load.route = next(iter(self.evaluators.values())).best_order(load.origin_pad, load.drops())
+                self._assign_one(load, drones, by_od, done)
+                return
+        drone = best.drone
+        if best.reposition is not None and best.repo_timing is not None:
+            carried = self._productive_reposition(drone, load.origin_pad, by_od, done)
+            if carried is not None:
+                if self._assign_to(drone, carried):
+                    self.counters["productive_repositions"] += 1
+                    done.add(carried.load_id)
+                    # The drone now stands at the load's origin: re-plan this load from scratch.
+                    self._assign_one(load, drones, by_od, done)
+                    return
+                done.discard(carried.load_id)
+            if not self._commit(drone, best.reposition, drone.pad, [], best.repo_timing, purpose="reposition"):
+                for p, _ in load.parcels:
+                    self.to_surface.append((p, "no conflict-free drone slot within the planning horizon"))
+                return
+        if not self._assign_to(drone, load):
+            for p, _ in load.parcels:
+                self.to_surface.append((p, "no conflict-free drone slot within the planning horizon"))
+
+    def _productive_reposition(self, drone: _Drone, target_pad: str, by_od: dict[tuple[str, str], list[Load]],
+                               done: set[int]) -> Load | None:
+        """Return a waiting load at the drone's pad that ends at `target_pad`, so no empty flight is needed."""
+        for cand in by_od.get((drone.pad, target_pad), []):
+            if cand.load_id in done or len(cand.route.stops if cand.route else ()) != 1:
+                continue
+            if _ts(cand.ready_at) > drone.free_s + 1e-6:
+                continue
+            c = self._candidate(drone, cand)
+            if c is not None and not c.timing.late and c.reposition is None:
+                return cand
+        return None
+
+    def _assign_to(self, drone: _Drone, load: Load) -> bool:
+        c = self._candidate(drone, load)
+        if c is None or c.reposition is not None:
+            return False
+        return self._commit(drone, c.route, load.origin_pad, load.parcels, c.timing, purpose="delivery")
+
+    # -- placement -----------------------------------------------------------------------------
+
+    def _segments(self, origin: str, route: RouteEval, depart_s: float) -> tuple[Segment, ...]:
+        segs: list[Segment] = []
+        here = origin
+        leg_start = depart_s
+        for leg, arr_off in zip(route.legs, route.arrival_offsets_s):
+            leg_end = depart_s + arr_off
+            a, b = self.p.pads[here], self.p.pads[leg.to_pad]
+            path = leg.path_xy_m or ((a.x_m, a.y_m), (b.x_m, b.y_m))
+            lengths = [math.dist(path[i], path[i + 1]) for i in range(len(path) - 1)]
+            total = sum(lengths) or 1.0
+            t = leg_start
+            for i, seg_len in enumerate(lengths):
+                t_next = t + (leg_end - leg_start) * seg_len / total
+                segs.append((t, t_next, path[i][0], path[i][1], path[i + 1][0], path[i + 1][1]))
+                t = t_next
+            if not lengths:
+                segs.append((leg_start, leg_end, a.x_m, a.y_m, b.x_m, b.y_m))
+            here = leg.to_pad
+            leg_start = leg_end + self.cfg.stop_service_s
+        return tuple(segs)
+
+    def _pad_ops(self, origin: str, route: RouteEval, depart_s: float) -> list[tuple[str, float, float]]:
+        slot, service = self.cfg.pad_slot_s, self.cfg.stop_service_s
+        ops = [(origin, depart_s - slot, depart_s)]
+        for i, (stop, off) in enumerate(zip(route.stops, route.arrival_offsets_s)):
+            last = i == len(route.stops) - 1
+            ops.append((stop, depart_s + off, depart_s + off + (slot if last else service)))
+        return ops
+
+    def _place(self, sortie_id: str, spec: DroneSpec, origin: str, route: RouteEval, depart_s: float
+               ) -> tuple[float, float, SeparationDecision] | None:
+        layers = self.airspace.layers_m
+        base = self._segments(origin, route, 0.0)
+        shift = 0.0
+        blocked_by: list[str] = []
+        pad_busy = False
+        while shift <= self.cfg.max_departure_shift_s + 1e-9:
+            t = depart_s + shift
+            if t + route.duration_s > self.end_s:
+                return None
+            t_fly = self._next_flyable_s(spec, t, route.duration_s)
+            if t_fly is None:
+                return None
+            if t_fly > t:
+                shift = t_fly - depart_s
+                continue
+            if all(self.pad_slots.fits(pad, a, b) for pad, a, b in self._pad_ops(origin, route, t)):
+                segs = tuple((a + t, b + t, x0, y0, x1, y1) for a, b, x0, y0, x1, y1 in base)
+                conflicts_per_layer: list[list[str]] = []
+                for layer in layers:
+                    conflicts = self.airspace.conflicts(segs, layer)
+                    if not conflicts:
+                        avoided = tuple(sorted({c for cs in conflicts_per_layer for c in cs} | set(blocked_by)))
+                        reason = self._reason(layer, layers[0], shift, conflicts_per_layer, blocked_by, pad_busy)
+                        for pad, a, b in self._pad_ops(origin, route, t):
+                            self.pad_slots.add(pad, a, b)
+                        self.airspace.add(sortie_id, segs, layer)
+                        if layer != layers[0]:
+                            self.counters["layer_changes"] += 1
+                        if shift > 0:
+                            self.counters["departure_shifts"] += 1
+                        return t, layer, SeparationDecision(altitude_m=layer, shift_s=shift, reason=reason,
+                                                            avoided_sortie_ids=avoided)
+                    conflicts_per_layer.append(conflicts)
+                blocked_by = sorted({c for cs in conflicts_per_layer for c in cs} | set(blocked_by))
+            else:
+                pad_busy = True
+            shift += self.cfg.departure_shift_step_s
+        return None
+
+    def _reason(self, layer: float, preferred: float, shift: float, conflicts_per_layer: list[list[str]],
+                blocked_by: list[str], pad_busy: bool) -> str:
+        sep = f"{self.cfg.horizontal_separation_m:g} m / {self.cfg.vertical_separation_m:g} m"
+        parts = []
+        if shift > 0:
+            why = []
+            if blocked_by:
+                why.append(f"every layer conflicted with {', '.join(blocked_by[:5])}")
+            if pad_busy:
+                why.append("a pad was at capacity")
+            parts.append(f"departure shifted {shift:g} s ({'; '.join(why) or 'wind'})")
+        if layer != preferred:
+            lower = [c for cs in conflicts_per_layer for c in cs]
+            parts.append(f"layer {layer:g} m instead of {preferred:g} m: within {sep} separation of "
+                         f"{', '.join(sorted(set(lower))[:5])} on the preferred layer")
+        if not parts:
+            parts.append(f"preferred layer {preferred:g} m clear ({sep} separation)")
+        return "; ".join(parts)
+
+    def _commit(self, drone: _Drone, route: RouteEval, origin: str, parcels: list[tuple[Parcel, str]],
+                timing: _Timing, *, purpose: str) -> bool:
+        sortie_id = f"S{len(self.sorties) + 1:05d}"
+        placed = self._place(sortie_id, drone.spec, origin, route, timing.depart_s)
+        if placed is None:
+            return False
+        depart, layer, decision = placed
+        if depart != timing.depart_s:
+            # Re-time (wind may differ after a shift); the placement keeps the same duration.
+            re = self._timing(drone, origin, route, depart, parcels, timing.soc_wh, timing.swap_before)
+            if re is None or re.depart_s != depart:
+                return False  # cannot happen with a stable forecast; treated as no slot
+            timing = re
+        legs = []
+        here = origin
+        by_stop: dict[str, list[str]] = {}
+        for p, d in parcels:
+            by_stop.setdefault(d, []).append(p.parcel_id)
+        prev = depart
+        for i, (stop, off) in enumerate(zip(route.stops, route.arrival_offsets_s)):
+            leg_depart = prev
+            arrive = depart + off
+            legs.append(SortieLeg(from_pad=here, to_pad=stop, depart_at=_dt(leg_depart), arrive_at=_dt(arrive),
+                                  payload_kg=round(route.leg_payloads_kg[i], 3),
+                                  energy_wh=round(timing.leg_energy_wh[i], 2),
+                                  length_m=round(route.legs[i].length_m, 1),
+                                  drop_parcel_ids=tuple(sorted(by_stop.get(stop, [])))))
+            here = stop
+            prev = arrive + self.cfg.stop_service_s
+        ids = tuple(p.parcel_id for p, d in sorted(parcels, key=lambda it: (route.stops.index(it[1]),
+                                                                             it[0].parcel_id)))
+        late = tuple(p.parcel_id for p, d in parcels
+                     if p.perishable and p.due_at is not None
+                     and depart + dict(zip(route.stops, route.arrival_offsets_s))[d] > _ts(p.due_at) + 1e-6)
+        self.sorties.append(PlannedSortie(
+            sortie_id=sortie_id, drone_id=drone.state.drone_id, model_id=drone.spec.model_id,
+            origin_pad=origin, stops=route.stops, parcel_ids=ids,
+            payload_kg=round(sum(p.weight_kg for p, _ in parcels), 3),
+            volume_l=round(sum(p.volume_l for p, _ in parcels), 3),
+            energy_wh=round(timing.energy_wh, 2),
+            energy_budget_wh=round(self.budget_wh(drone.spec, timing.soc_wh), 2),
+            battery_wh=round(timing.soc_wh, 2), depart_at=_dt(depart), arrive_at=_dt(depart + route.duration_s),
+            altitude_m=layer, wind=timing.wind, legs=tuple(legs), separation=decision, purpose=purpose,
+            battery_swap_before=timing.swap_before, late_parcel_ids=late,
+        ))
+        drone.pad = route.stops[-1]
+        drone.free_s = depart + route.duration_s + self.cfg.turnaround_s
+        drone.soc_wh = drone.spec.battery_wh  # swapped during the turnaround
+        drone.flown += 1
+        return True
+
+    # -- surface fallback ----------------------------------------------------------------------
+
+    def route_surface(self) -> None:
+        """Send every non-flying parcel to its best ferry/bus run, or report it unassigned."""
+        order = sorted(self.to_surface, key=lambda it: (
+            0 if it[0].perishable and it[0].due_at else 1,
+            _ts(it[0].due_at) if it[0].due_at else 0.0, _ts(it[0].ready_at), it[0].parcel_id))
+        for parcel, why in order:
+            opt = self.surface.best_option(parcel, max(parcel.ready_at, self.p.start_at))
+            if opt is None:
+                self.unassigned.append(Unassigned(parcel_id=parcel.parcel_id,
+                                                  reason=f"{why}; {self.surface.no_option_reason(parcel)}"))
+            else:
+                self.surface.assign(parcel, opt, why)
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def run(self) -> SchedulePlan:
+        """Plan the problem and return the plan with metrics."""
+        flying = self._classify()
+        loads = self.consolidate(flying)
+        drones = [
+            _Drone(state=d, spec=self.p.drone_specs[d.model_id], pad=d.pad_id,
+                   free_s=max(_ts(d.available_at), self.start_s), soc_wh=d.battery_wh)
+            for d in sorted(self.p.drones, key=lambda d: d.drone_id)
+        ]
+        self.assign(loads, drones)
+        self.route_surface()
+        return self._plan(loads)
+
+    def _plan(self, loads: list[Load]) -> SchedulePlan:
+        legs = self.surface.legs()
+        delivery = [s for s in self.sorties if s.purpose == "delivery"]
+        flown_ids = {p for s in delivery for p in s.parcel_ids}
+        late_perishable = [p for s in self.sorties for p in s.late_parcel_ids] + [
+            p for leg in legs for p in leg.late_parcel_ids
+            if next(x for x in self.p.parcels if x.parcel_id == p).perishable]
+        metrics: dict[str, float | int | str] = {
+            "parcels": len(self.p.parcels),
+            "parcels_by_drone": len(flown_ids),
+            "parcels_by_surface": sum(len(leg.parcel_ids) for leg in legs),
+            "parcels_unassigned": len(self.unassigned),
+            "sorties": len(self.sorties),
+            "delivery_sorties": len(delivery),
+            "reposition_sorties": len(self.sorties) - len(delivery),
+            "productive_repositions": self.counters["productive_repositions"],
+            "sortie_lower_bound": sortie_lower_bound(
+                [p for p in self.p.parcels if p.parcel_id in flown_ids], self.p, self.fleet_specs),
+            "energy_wh": round(sum(s.energy_wh for s in self.sorties), 1),
+            "late_perishables": len(late_perishable),
+            "layer_changes": self.counters["layer_changes"],
+            "departure_shifts": self.counters["departure_shifts"],
+            "surface_boxes": sum(leg.boxes for leg in legs),
+            "estimator_calls": self.matrix.estimator_calls,
+            "last_arrival_at": max((s.arrive_at for s in self.sorties), default=self.p.start_at).isoformat(),
+        }
+        return SchedulePlan(sorties=tuple(self.sorties), surface_legs=tuple(legs),
+                            unassigned=tuple(sorted(self.unassigned, key=lambda u: u.parcel_id)),
+                            metrics=metrics)
+
+
+def sortie_lower_bound(parcels: list[Parcel], problem: SchedulingProblem, specs: list[DroneSpec]) -> int:
+    """Return a lower bound on delivery sorties for `parcels`: per origin pad, total mass and volume
+    over the largest payload and box of the fleet (any multi-stop combination assumed feasible)."""
+    if not specs or not parcels:
+        return 0
+    max_kg = max(s.max_payload_kg for s in specs)
+    max_l = max(s.max_box_volume_l for s in specs)
+    per_origin: dict[str, tuple[float, float]] = {}
+    for p in parcels:
+        pad = problem.service_point_pads.get(p.origin) or p.origin
+        kg, litres = per_origin.get(pad, (0.0, 0.0))
+        per_origin[pad] = (kg + p.weight_kg, litres + p.volume_l)
+    return sum(max(math.ceil(kg / max_kg - 1e-9), math.ceil(litres / max_l - 1e-9))
+               for kg, litres in per_origin.values())
+
+
+def plan_schedule(problem: SchedulingProblem, estimator: LegEstimator, *, seed: int = 0) -> SchedulePlan:
+    """Plan sorties, surface legs and unassigned parcels for `problem`.
+
+    Parameters
+    ----------
+    problem:
+        Parcels, fleet, pads, wind forecast, timetables, horizon and operating rules.
+    estimator:
+        Pad-to-pad flight estimates (route length m, duration s, energy Wh, feasibility).
+    seed:
+        Seed of the local search's tie-breaking; the same seed gives the same plan.
+
+    Returns
+    -------
+    SchedulePlan
+        Every input parcel appears exactly once in sorties, surface legs or unassigned.
+    """
+    return Scheduler(problem, estimator, seed=seed).run()

@@ -1,0 +1,151 @@
+"""Put parcels on ferry and bus runs when they do not fly.
+
+A parcel can ride a line that calls at its origin service point and later at its destination.
+Parcels travel in standard turnover boxes, one box stream per (run, origin, destination); a run
+carries at most `capacity_boxes` boxes in total (counted over the whole run, which is conservative
+for boxes unloaded part-way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from controller.scheduling.model import Parcel, SchedulerConfig, SurfaceLeg, SurfaceLine
+
+
+@dataclass(kw_only=True, eq=False)
+class _BoxStream:
+    line: SurfaceLine
+    run: int
+    origin: str
+    destination: str
+    depart_at: datetime
+    arrive_at: datetime
+    boxes: list[list[float]] = field(default_factory=list)  # [kg, litres] used per box
+    parcel_ids: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+    late: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SurfaceOption:
+    """Where a parcel would go by surface: line, run departure at its origin and arrival (UTC)."""
+
+    line_id: str
+    mode: str
+    run: int
+    depart_at: datetime
+    arrive_at: datetime
+
+
+class SurfaceRouter:
+    """Assign parcels to the next suitable ferry/bus departure with room."""
+
+    def __init__(self, lines: tuple[SurfaceLine, ...], *, horizon_end_at: datetime,
+                 config: SchedulerConfig) -> None:
+        self.lines = lines
+        self.horizon_end_at = horizon_end_at
+        self.config = config
+        self._boxes_used: dict[tuple[str, int], int] = {}
+        self._streams: dict[tuple[str, int, str, str], _BoxStream] = {}
+
+    def _routes(self, origin: str, destination: str) -> list[tuple[SurfaceLine, float, float]]:
+        out = []
+        for line in self.lines:
+            for i, call in enumerate(line.calls):
+                if call.service_point_id != origin:
+                    continue
+                for later in line.calls[i + 1:]:
+                    if later.service_point_id == destination:
+                        out.append((line, call.offset_s, later.offset_s))
+                        break
+        return out
+
+    def _fits(self, stream: _BoxStream | None, key: tuple[str, int], parcel: Parcel) -> bool:
+        if stream is not None and stream.boxes:
+            kg, litres = stream.boxes[-1]
+            if (kg + parcel.weight_kg <= self.config.surface_box_max_kg
+                    and litres + parcel.volume_l <= self.config.surface_box_volume_l):
+                return True
+        line = next(ln for ln in self.lines if ln.line_id == key[0])
+        return self._boxes_used.get(key, 0) < line.capacity_boxes
+
+    def options(self, parcel: Parcel, earliest_at: datetime) -> list[SurfaceOption]:
+        """Return, per line, the first run leaving the origin at/after `earliest_at` with room."""
+        if (parcel.weight_kg > self.config.surface_box_max_kg
+                or parcel.volume_l > self.config.surface_box_volume_l):
+            return []
+        out = []
+        for line, off_o, off_d in self._routes(parcel.origin, parcel.destination):
+            for run, start in enumerate(line.departures):
+                depart = start + timedelta(seconds=off_o)
+                if depart < earliest_at:
+                    continue
+                if depart > self.horizon_end_at:
+                    break
+                key = (line.line_id, run)
+                stream = self._streams.get((line.line_id, run, parcel.origin, parcel.destination))
+                if self._fits(stream, key, parcel):
+                    out.append(SurfaceOption(line_id=line.line_id, mode=line.mode, run=run, depart_at=depart,
+                                             arrive_at=start + timedelta(seconds=off_d)))
+                    break
+        return sorted(out, key=lambda o: (o.arrive_at, o.depart_at, o.line_id))
+
+    def best_option(self, parcel: Parcel, earliest_at: datetime) -> SurfaceOption | None:
+        """Return the earliest-arriving option (on-time ones first for deadline parcels), or None."""
+        opts = self.options(parcel, earliest_at)
+        if not opts:
+            return None
+        if parcel.due_at is not None:
+            on_time = [o for o in opts if o.arrive_at <= parcel.due_at]
+            if on_time:
+                return on_time[0]
+        return opts[0]
+
+    def no_option_reason(self, parcel: Parcel) -> str:
+        """Return why a parcel has no surface option (call after `best_option` returned None)."""
+        if (parcel.weight_kg > self.config.surface_box_max_kg
+                or parcel.volume_l > self.config.surface_box_volume_l):
+            return "does not fit a standard turnover box for ferry/bus"
+        if not self._routes(parcel.origin, parcel.destination):
+            return f"no ferry or bus line runs {parcel.origin} -> {parcel.destination}"
+        return "no ferry/bus departure with spare capacity before the horizon ends"
+
+    def assign(self, parcel: Parcel, option: SurfaceOption, reason: str) -> None:
+        """Put `parcel` on `option`'s run, opening a new box when the current one is full."""
+        line = next(ln for ln in self.lines if ln.line_id == option.line_id)
+        skey = (option.line_id, option.run, parcel.origin, parcel.destination)
+        stream = self._streams.get(skey)
+        if stream is None:
+            stream = _BoxStream(line=line, run=option.run, origin=parcel.origin,
+                                destination=parcel.destination, depart_at=option.depart_at,
+                                arrive_at=option.arrive_at)
+            self._streams[skey] = stream
+        box = stream.boxes[-1] if stream.boxes else None
+        if (box is None or box[0] + parcel.weight_kg > self.config.surface_box_max_kg
+                or box[1] + parcel.volume_l > self.config.surface_box_volume_l):
+            stream.boxes.append([0.0, 0.0])
+            key = (option.line_id, option.run)
+            self._boxes_used[key] = self._boxes_used.get(key, 0) + 1
+            box = stream.boxes[-1]
+        box[0] += parcel.weight_kg
+        box[1] += parcel.volume_l
+        stream.parcel_ids.append(parcel.parcel_id)
+        stream.reasons[parcel.parcel_id] = reason
+        if parcel.due_at is not None and option.arrive_at > parcel.due_at:
+            stream.late.append(parcel.parcel_id)
+
+    def legs(self) -> list[SurfaceLeg]:
+        """Return the surface legs assigned so far, ordered by departure."""
+        out = [
+            SurfaceLeg(mode=s.line.mode, line_id=s.line.line_id, origin=s.origin, destination=s.destination,
+                       parcel_ids=tuple(s.parcel_ids), depart_at=s.depart_at, arrive_at=s.arrive_at,
+                       boxes=len(s.boxes), reasons=dict(s.reasons), late_parcel_ids=tuple(s.late))
+            for s in self._streams.values()
+        ]
+        return sorted(out, key=lambda leg: (leg.depart_at, leg.line_id, leg.origin, leg.destination))
+
+    def boxes_used(self) -> dict[tuple[str, int], int]:
+        """Return boxes used per (line id, run index)."""
+        return dict(self._boxes_used)
