@@ -43,9 +43,11 @@ def _bearer_token(request: Request) -> str | None:
     return request.query_params.get("access_token")
 
 
-def current_user(request: Request, session: SessionDep, settings: SettingsDep) -> User:
-    user = auth.authenticate(session, token=_bearer_token(request), secret_key=settings.secret_key)
-    session.expunge(user)
+def current_user(request: Request, settings: SettingsDep) -> User:
+    # A session of its own, so the route's session starts with no transaction open.
+    with request.app.state.session_factory() as session:
+        user = auth.authenticate(session, token=_bearer_token(request), secret_key=settings.secret_key)
+        session.expunge(user)
     return user
 
 

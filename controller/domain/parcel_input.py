@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -38,7 +38,7 @@ class ParcelInput(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("time needs a UTC offset, e.g. 2026-12-01T08:00:00+08:00")
-        return value
+        return value.astimezone(UTC) if value is not None else None
 
     @model_validator(mode="after")
     def _consistent(self) -> "ParcelInput":
