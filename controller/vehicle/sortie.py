@@ -204,6 +204,9 @@ class SortieRunner:
             await self._to(S.LINK_LOST, str(exc))
             return False
         except VehicleLinkError as exc:
+            if not self.link.link_ok:  # a transfer timing out because the link died is a link loss
+                await self._to(S.LINK_LOST, str(exc), error=type(exc).__name__)
+                return False
             await self._to(S.UPLOAD_FAILED, str(exc), error=type(exc).__name__, **_facts(exc))
             return False
         await self._to(S.READY, "mission, fence and rally verified on the vehicle",
