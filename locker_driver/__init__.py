@@ -51,6 +51,7 @@ def open_bus(
     attempts: int = DEFAULT_ATTEMPTS,
     echo: bool = False,
     rs485: bool = False,
+    inter_frame_gap_s: float | None = None,
     codec: FrameCodec | None = None,
 ) -> LockerBus:
     """Open the lock-board line at ``url`` and return a bus.
@@ -63,6 +64,8 @@ def open_bus(
         attempts: sends per request before :class:`BoardTimeout`.
         echo: the adapter echoes what is sent; drop the copy.
         rs485: let the kernel drive RTS for the transceiver direction (see transport docs).
+        inter_frame_gap_s: idle time before each request, in s (default 3.5 characters:
+            3.6 ms at 9600 baud).
         codec: board family (default generic 24-channel).
 
     Raises:
@@ -70,5 +73,7 @@ def open_bus(
     """
     from locker_driver.transport import SerialTransport  # keeps `serial` out of pure imports
 
-    transport = SerialTransport.open(url, baudrate=baudrate, echo=echo, rs485=rs485)
+    transport = SerialTransport.open(
+        url, baudrate=baudrate, echo=echo, rs485=rs485, inter_frame_gap_s=inter_frame_gap_s
+    )
     return LockerBus(transport, codec=codec, timeout_s=timeout_s, attempts=attempts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 from locker_driver.errors import BadFrame, BadReply, BoardTimeout, DoorDidNotOpen, RejectReason
 from locker_driver.frames import (
@@ -19,6 +19,7 @@ from locker_driver.frames import (
     DoorReply,
     DoorState,
     FrameCodec,
+    FrameDecoder,
     Reply,
     Request,
     UnlockReply,
@@ -139,7 +140,7 @@ class LockerBus:
         with self._lock:
             self._transport.close()
 
-    def __enter__(self) -> LockerBus:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -173,7 +174,7 @@ class LockerBus:
                 raise BadReply(board=board, lock=lock, attempts=self.attempts, last=last_bad)
             raise BoardTimeout(board=board, lock=lock, attempts=self.attempts)
 
-    def _await_reply(self, decoder, buffer: bytearray, wait_s: float) -> Reply | None:
+    def _await_reply(self, decoder: FrameDecoder, buffer: bytearray, wait_s: float) -> Reply | None:
         deadline = time.monotonic() + wait_s
         while True:
             while True:

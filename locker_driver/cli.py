@@ -25,10 +25,17 @@ def main() -> None:
 
 
 @main.group()
-@click.option("--port", "url", required=True, envvar="LOCKER_PORT", help="Serial URL: /dev/ttyUSB0, pty, socket://…")
+@click.option(
+    "--port", "url", required=True, envvar="LOCKER_PORT", help="Serial URL: /dev/ttyUSB0, pty, socket://…"
+)
 @click.option("--baudrate", default=9600, show_default=True, type=click.IntRange(1), help="Line speed, baud.")
-@click.option("--timeout-s", default=DEFAULT_TIMEOUT_S, show_default=True, type=click.FloatRange(0.001),
-              help="Reply wait per attempt, s.")
+@click.option(
+    "--timeout-s",
+    default=DEFAULT_TIMEOUT_S,
+    show_default=True,
+    type=click.FloatRange(0.001),
+    help="Reply wait per attempt, s.",
+)
 @click.option("--attempts", default=DEFAULT_ATTEMPTS, show_default=True, type=click.IntRange(1))
 @click.option("--echo", is_flag=True, help="Adapter echoes what it sends; drop the copy.")
 @click.pass_context
@@ -42,8 +49,11 @@ def _run(ctx: click.Context, action: Callable[[LockerBus], dict[str, Any]]) -> N
     options = ctx.obj
     try:
         with open_bus(
-            options["url"], options["baudrate"], timeout_s=options["timeout_s"],
-            attempts=options["attempts"], echo=options["echo"],
+            options["url"],
+            options["baudrate"],
+            timeout_s=options["timeout_s"],
+            attempts=options["attempts"],
+            echo=options["echo"],
         ) as bus:
             result = action(bus)
     except LockerError as error:

@@ -130,7 +130,9 @@ class SerialTransport:
             if remaining <= 0:
                 # Leave what came for the decoder: it may hold the reply after a garbled echo.
                 self.echo_misses += 1
-                log.warning("%s: echo of %s not seen; %d echo misses", self.url, frame.hex(" "), self.echo_misses)
+                log.warning(
+                    "%s: echo of %s not seen; %d echo misses", self.url, frame.hex(" "), self.echo_misses
+                )
                 return
             self._pending += self._read_port(64, remaining)
 
@@ -141,7 +143,9 @@ class SerialTransport:
             if not first:
                 return b""
             waiting = self._port.in_waiting
-            data = first + (self._port.read(min(waiting, max_bytes - 1)) if waiting and max_bytes > 1 else b"")
+            data = first + (
+                self._port.read(min(waiting, max_bytes - 1)) if waiting and max_bytes > 1 else b""
+            )
         except (serial.SerialException, OSError) as error:
             raise LinkError(url=self.url, reason=f"read failed: {error}") from error
         self._last_activity = time.monotonic()

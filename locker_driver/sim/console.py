@@ -63,7 +63,7 @@ def run_command(sim: BoardSimulator, boards: list[int], line: str) -> dict[str, 
     match verb, nums:
         case "quit", _:
             return None
-        case ("close" | "open" | "jam" | "unjam" | "occupy" | "vacate"), [b, lock]:
+        case (("close" | "open" | "jam" | "unjam" | "occupy" | "vacate"), [b, lock]):
             {
                 "close": sim.close_door,
                 "open": sim.open_door,
@@ -117,15 +117,23 @@ def serve(sim: BoardSimulator, boards: list[int], stdin: TextIO, stdout: TextIO)
 @click.option("--locks", default=24, show_default=True, type=click.IntRange(1, 24), help="Locks per board.")
 @click.option("--occupancy", is_flag=True, help="Simulate parcel sensors.")
 @click.option("--echo", is_flag=True, help="Echo requests like an RS-485 adapter without echo suppression.")
-@click.option("--pulse-ms", default=50.0, show_default=True, type=click.FloatRange(0), help="Unlock pulse, ms.")
-@click.option("--auto-close-s", type=click.FloatRange(0), default=None, help="Doors close by themselves after N s.")
+@click.option(
+    "--pulse-ms", default=50.0, show_default=True, type=click.FloatRange(0), help="Unlock pulse, ms."
+)
+@click.option(
+    "--auto-close-s", type=click.FloatRange(0), default=None, help="Doors close by themselves after N s."
+)
 def sim_command(
     boards_text: str, locks: int, occupancy: bool, echo: bool, pulse_ms: float, auto_close_s: float | None
 ) -> None:
     """Simulate lock boards on a pseudo-terminal; print its path on the first line."""
     boards = _boards(boards_text)
     sim = BoardSimulator(
-        boards=boards, locks=locks, pulse_s=pulse_ms / 1000, echo=echo, occupancy=occupancy,
+        boards=boards,
+        locks=locks,
+        pulse_s=pulse_ms / 1000,
+        echo=echo,
+        occupancy=occupancy,
         auto_close_s=auto_close_s,
     )
 

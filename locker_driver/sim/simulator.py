@@ -20,6 +20,7 @@ import time
 import tty
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Self
 
 from locker_driver.frames import (
     BoardQuery,
@@ -129,7 +130,7 @@ class BoardSimulator:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> BoardSimulator:
+    def start(self) -> Self:
         """Create the pty and start answering; return self."""
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # binary frames: no line discipline, no local echo
@@ -151,7 +152,7 @@ class BoardSimulator:
                 os.close(fd)
         self._master = self._slave = self._wake_r = self._wake_w = -1
 
-    def __enter__(self) -> BoardSimulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -299,7 +300,9 @@ class BoardSimulator:
                     return None  # no such channel: real boards stay silent
                 if not self._pulse(sim_board, lock):
                     return None
-                return UnlockReply(board=sim_board.address, lock=lock, opened=self.door_is_open(sim_board.address, lock))
+                return UnlockReply(
+                    board=sim_board.address, lock=lock, opened=self.door_is_open(sim_board.address, lock)
+                )
             case DoorQuery(lock=lock):
                 if lock > sim_board.locks:
                     return None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -76,10 +76,12 @@ def test_confirm_queries_the_door_after_an_opened_reply(sim, bus) -> None:
 
 
 def test_auto_close_closes_doors_after_the_set_time() -> None:
-    with BoardSimulator(boards=[1], pulse_s=0.01, auto_close_s=0.2) as sim:
-        with open_bus(sim.port_path, timeout_s=TIMEOUT_S) as bus:
-            bus.unlock(1, 1)
-            assert wait_until(lambda: bus.door_state(1, 1) is DoorState.CLOSED, timeout_s=3)
+    with (
+        BoardSimulator(boards=[1], pulse_s=0.01, auto_close_s=0.2) as sim,
+        open_bus(sim.port_path, timeout_s=TIMEOUT_S) as bus,
+    ):
+        bus.unlock(1, 1)
+        assert wait_until(lambda: bus.door_state(1, 1) is DoorState.CLOSED, timeout_s=3)
 
 
 def test_occupancy_sensors_are_simulated_when_enabled() -> None:
@@ -94,23 +96,18 @@ def test_occupancy_sensors_are_simulated_when_enabled() -> None:
 def test_concurrent_callers_are_serialised(sim, bus) -> None:
     for lock in (3, 6):
         bus.unlock(2, lock)
-    errors: list[BaseException] = []
-    results: list[tuple] = []
 
-    def worker(board: int, lock: int) -> None:
-        try:
-            for _ in range(8):
-                results.append((board, lock, bus.door_state(board, lock)))
-                results.append((board, None, tuple(n for n, s in bus.door_states(board).items() if s is DoorState.OPEN)))
-        except BaseException as error:  # collected and asserted below
-            errors.append(error)
+    def worker(board: int, lock: int) -> list[tuple]:
+        seen = []
+        for _ in range(8):
+            seen.append((board, lock, bus.door_state(board, lock)))
+            open_locks = tuple(n for n, s in bus.door_states(board).items() if s is DoorState.OPEN)
+            seen.append((board, None, open_locks))
+        return seen
 
-    threads = [threading.Thread(target=worker, args=args) for args in [(1, 3), (2, 3), (2, 6), (1, 6)]]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
-    assert errors == []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(worker, *args) for args in [(1, 3), (2, 3), (2, 6), (1, 6)]]
+        results = [item for future in futures for item in future.result(timeout=20)]  # re-raises
     assert len(results) == 4 * 16
     for board, lock, value in results:
         if lock is None:

@@ -78,7 +78,10 @@ def _readline(stream, timeout_s: float = 10.0) -> str:
 def test_simulator_cli_prints_its_pty_then_obeys_console_commands() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "locker_driver.sim", "--boards", "1,2", "--echo", "--pulse-ms", "10"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
     )
     try:
         path = _readline(proc.stdout).strip()
