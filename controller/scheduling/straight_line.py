@@ -39,6 +39,36 @@ def default_airframe(spec: DroneSpec) -> Airframe:
     )
 
 
+def polyline_estimate(path_xy_m: tuple[tuple[float, float], ...], *, spec: DroneSpec, frame: Airframe,
+                      payload_kg: float, wind: Wind, cruise_alt_m: float) -> LegEstimate:
+    """Return length (m), duration (s) and energy (Wh) of flying `path_xy_m` (local metres)."""
+    airspeed = spec.cruise_speed_m_s
+    to_rad = math.radians((wind.from_deg + 180.0) % 360.0)
+    # Bearings are clockwise from north: east = sin, north = cos.
+    wx, wy = wind.speed_m_s * math.sin(to_rad), wind.speed_m_s * math.cos(to_rad)
+    length_m = cruise_s = 0.0
+    for (x0, y0), (x1, y1) in zip(path_xy_m, path_xy_m[1:]):
+        seg = math.hypot(x1 - x0, y1 - y0)
+        if seg < 1e-6:
+            continue
+        ux, uy = (x1 - x0) / seg, (y1 - y0) / seg
+        along, cross = wx * ux + wy * uy, -wx * uy + wy * ux
+        if abs(cross) >= airspeed or math.sqrt(airspeed**2 - cross**2) + along <= 0.5:
+            return LegEstimate(length_m=seg, duration_s=0.0, energy_wh=0.0, feasible=False,
+                               reason=f"wind {wind.speed_m_s:.1f} m/s too strong for cruise airspeed",
+                               path_xy_m=path_xy_m)
+        length_m += seg
+        cruise_s += seg / (math.sqrt(airspeed**2 - cross**2) + along)
+    thrust_n = (frame.empty_mass_kg + payload_kg) * G_M_S2
+    induced_w = thrust_n**1.5 / math.sqrt(2 * RHO_KG_M3 * frame.rotor_disk_area_m2) / frame.efficiency
+    parasitic_w = 0.5 * RHO_KG_M3 * frame.drag_area_m2 * airspeed**3 / frame.efficiency
+    climb_s = 2 * cruise_alt_m / 3.0  # climb and descend at 3 m/s
+    climb_j = thrust_n * cruise_alt_m / frame.efficiency
+    energy_j = (induced_w + parasitic_w) * cruise_s + induced_w * climb_s + climb_j
+    return LegEstimate(length_m=length_m, duration_s=cruise_s + climb_s, energy_wh=energy_j / 3600.0,
+                       feasible=True, path_xy_m=path_xy_m)
+
+
 @dataclass(kw_only=True)
 class StraightLineEstimator:
     """Estimate legs as straight lines between pads at cruise altitude."""
@@ -54,42 +84,9 @@ class StraightLineEstimator:
         """Return length (m), duration (s) and energy (Wh) of the straight leg; see module doc."""
         a, b = self.pads[origin_pad], self.pads[dest_pad]
         path = ((a.x_m, a.y_m), (b.x_m, b.y_m))
-        dx, dy = b.x_m - a.x_m, b.y_m - a.y_m
-        length_m = math.hypot(dx, dy)
         if (origin_pad, dest_pad) in self.blocked_pairs or (dest_pad, origin_pad) in self.blocked_pairs:
-            return LegEstimate(
-                length_m=length_m, duration_s=0.0, energy_wh=0.0, feasible=False,
-                reason=f"no fence-compliant route {origin_pad}->{dest_pad}", path_xy_m=path,
-            )
-        airspeed = spec.cruise_speed_m_s
-        if length_m < 1e-6:
-            ground_speed = airspeed
-        else:
-            ux, uy = dx / length_m, dy / length_m
-            to_rad = math.radians((wind.from_deg + 180.0) % 360.0)
-            # Bearings are clockwise from north: east = sin, north = cos.
-            wx, wy = wind.speed_m_s * math.sin(to_rad), wind.speed_m_s * math.cos(to_rad)
-            along = wx * ux + wy * uy
-            cross = -wx * uy + wy * ux
-            if abs(cross) >= airspeed or math.sqrt(airspeed**2 - cross**2) + along <= 0.5:
-                return LegEstimate(
-                    length_m=length_m, duration_s=0.0, energy_wh=0.0, feasible=False,
-                    reason=f"wind {wind.speed_m_s:.1f} m/s too strong for cruise airspeed", path_xy_m=path,
-                )
-            ground_speed = math.sqrt(airspeed**2 - cross**2) + along
+            return LegEstimate(length_m=math.dist(*path), duration_s=0.0, energy_wh=0.0, feasible=False,
+                               reason=f"no fence-compliant route {origin_pad}->{dest_pad}", path_xy_m=path)
         frame = self.airframes.get(spec.model_id) or default_airframe(spec)
-        mass_kg = frame.empty_mass_kg + payload_kg
-        thrust_n = mass_kg * G_M_S2
-        induced_w = thrust_n**1.5 / math.sqrt(2 * RHO_KG_M3 * frame.rotor_disk_area_m2) / frame.efficiency
-        parasitic_w = 0.5 * RHO_KG_M3 * frame.drag_area_m2 * airspeed**3 / frame.efficiency
-        cruise_s = length_m / ground_speed
-        climb_s = 2 * self.cruise_alt_m / 3.0  # climb and descend at 3 m/s
-        climb_j = thrust_n * self.cruise_alt_m / frame.efficiency
-        energy_j = (induced_w + parasitic_w) * cruise_s + induced_w * climb_s + climb_j
-        return LegEstimate(
-            length_m=length_m,
-            duration_s=cruise_s + climb_s,
-            energy_wh=energy_j / 3600.0,
-            feasible=True,
-            path_xy_m=path,
-        )
+        return polyline_estimate(path, spec=spec, frame=frame, payload_kg=payload_kg, wind=wind,
+                                 cruise_alt_m=self.cruise_alt_m)
