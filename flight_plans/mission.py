@@ -140,7 +140,9 @@ def build_fence_items(geofence: Geofence, *, altitude_m: float | None = None) ->
     breach); without it every zone is included. Use :func:`recommended_fence_params` for the
     altitude ceiling.
     """
+    # Polygons first, then circles: the order a QGC .plan stores them, so files round-trip exactly.
     out: list[tuple[int, float, LatLon]] = []
+    circles: list[tuple[int, float, LatLon]] = []
     for zone in geofence.zones:
         if zone.kind is ZoneKind.EXCLUSION and altitude_m is not None and not zone.applies_between(
             altitude_m, altitude_m
@@ -149,7 +151,7 @@ def build_fence_items(geofence: Geofence, *, altitude_m: float | None = None) ->
         inclusion = zone.kind is ZoneKind.INCLUSION
         if zone.circle is not None:
             cmd = MavCmd.NAV_FENCE_CIRCLE_INCLUSION if inclusion else MavCmd.NAV_FENCE_CIRCLE_EXCLUSION
-            out.append((cmd, zone.circle.radius_m, (zone.circle.center_lat_deg, zone.circle.center_lon_deg)))
+            circles.append((cmd, zone.circle.radius_m, (zone.circle.center_lat_deg, zone.circle.center_lon_deg)))
             continue
         for poly in zone.polygons:
             rings = [(poly[0], inclusion)] + ([(h, False) for h in poly[1:]] if inclusion else [])
@@ -159,6 +161,7 @@ def build_fence_items(geofence: Geofence, *, altitude_m: float | None = None) ->
                     MavCmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION if incl else MavCmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION
                 )
                 out.extend((cmd, float(len(vertices)), v) for v in vertices)
+    out += circles
     return [
         MissionItem(
             seq=seq,
