@@ -1,0 +1,183 @@
+"""Behaviour of the scheduler core on small synthetic networks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller.scheduling import SchedulerConfig, plan_schedule
+from controller.scheduling.airspace import min_distance_m
+from controller.scheduling.planner import Scheduler
+from tests.scheduling.helpers import HAULER, T0, estimator, parcel, problem
+
+
+def _every_parcel_once(prob, plan):
+    out = plan.parcel_ids_by_outcome()
+    seen = Counter(out["sortie"] + out["surface"] + out["unassigned"])
+    assert seen == Counter(p.parcel_id for p in prob.parcels)
+
+
+def test_limits_respected_on_every_sortie():
+    parcels = [parcel(f"p{i}", dest=d, kg=0.4 + (i % 7) * 0.6, litres=2 + (i % 5) * 6)
+               for i, d in enumerate(["sp-a", "sp-b", "sp-c"] * 8)]
+    prob = problem(parcels, drones=3)
+    plan = plan_schedule(prob, estimator(), seed=1)
+    _every_parcel_once(prob, plan)
+    by_id = {p.parcel_id: p for p in parcels}
+    assert plan.sorties
+    for s in plan.sorties:
+        assert sum(by_id[p].weight_kg for p in s.parcel_ids) <= HAULER.max_payload_kg + 1e-9
+        assert sum(by_id[p].volume_l for p in s.parcel_ids) <= HAULER.max_box_volume_l + 1e-9
+        assert s.energy_wh <= s.energy_budget_wh
+        # The budget leaves the reserve untouched: usable x (1 - reserve) for a full battery.
+        assert s.energy_budget_wh <= HAULER.usable_wh * (1 - prob.config.reserve_fraction) + 1e-6
+        assert len(s.stops) <= prob.config.max_stops
+        assert prob.config.min_cruise_alt_m <= s.altitude_m <= prob.config.ceiling_m
+        # Payload on each leg is what is still on board.
+        carried = sum(by_id[p].weight_kg for p in s.parcel_ids)
+        for leg in s.legs:
+            assert abs(leg.payload_kg - carried) < 1e-6
+            carried -= sum(by_id[p].weight_kg for p in leg.drop_parcel_ids)
+
+
+def test_consolidation_uses_fewer_sorties_than_one_per_parcel_and_meets_lower_bound():
+    parcels = [parcel(f"p{i}", dest=["sp-a", "sp-b", "sp-c"][i % 3], kg=0.5, litres=3) for i in range(18)]
+    prob = problem(parcels, drones=2)
+    plan = plan_schedule(prob, estimator())
+    delivery = [s for s in plan.sorties if s.purpose == "delivery"]
+    assert sum(len(s.parcel_ids) for s in delivery) == 18
+    # 9 kg for three pads in 5 kg boxes: two sorties at least, reachable only with multi-stop loads.
+    assert len(delivery) == plan.metrics["sortie_lower_bound"] == 2
+    assert any(len(s.stops) == 2 for s in delivery)
+
+
+def test_perishable_deadline_met_where_greedy_by_ready_time_misses_it():
+    # One drone. A big ordinary load is ready first; the seafood (ready 10 min later) is due soon.
+    # Flying in ready order puts the seafood after a round trip and misses its deadline.
+    ordinary = [parcel(f"o{i}", dest="sp-c", kg=2.4, litres=10) for i in range(2)]
+    seafood = parcel("fish", dest="sp-a", kg=3.0, litres=10, ready_h=10 / 60, due_h=0.5, perishable=True)
+    prob = problem([*ordinary, seafood], drones=1)
+    plan = plan_schedule(prob, estimator())
+    fish_sortie = next(s for s in plan.sorties if "fish" in s.parcel_ids)
+    arrival = next(leg.arrive_at for leg in fish_sortie.legs if "fish" in leg.drop_parcel_ids)
+    assert arrival <= seafood.due_at
+    assert plan.metrics["late_perishables"] == 0
+    # And the greedy order would indeed have missed it (the instance is meaningful).
+    first = min(plan.sorties, key=lambda s: s.depart_at)
+    assert "fish" in first.parcel_ids
+    ordinary_sortie = next(s for s in plan.sorties if "o0" in s.parcel_ids)
+    greedy_fish_arrival = (T0 + (ordinary_sortie.arrive_at - ordinary_sortie.depart_at) * 2
+                           + timedelta(seconds=prob.config.turnaround_s * 2) + (arrival - first.depart_at))
+    assert greedy_fish_arrival > seafood.due_at
+
+
+def test_grounded_drones_send_parcels_to_next_ferry_with_reason():
+    prob = problem([parcel("p1", dest="sp-a"), parcel("p2", dest="sp-b")], wind_ms=14.0)
+    plan = plan_schedule(prob, estimator())
+    assert not plan.sorties
+    legs = plan.surface_legs
+    assert {p for leg in legs for p in leg.parcel_ids} == {"p1", "p2"}
+    for leg in legs:
+        assert leg.mode == "ferry" and leg.line_id == "ferry-1"
+        assert leg.depart_at == T0 + timedelta(hours=1)  # the next departure
+        assert all("grounded" in r for r in leg.reasons.values())
+
+
+def test_too_heavy_goes_by_surface_and_unserviceable_is_unassigned_with_reason():
+    heavy = parcel("heavy", dest="sp-b", kg=9.0, litres=20)
+    no_line = parcel("nowhere", dest="sp-c", origin="sp-village")
+    late = parcel("late", dest="sp-a", ready_h=50)
+    plan = plan_schedule(problem([heavy, no_line, late]), estimator())
+    leg = next(leg for leg in plan.surface_legs if "heavy" in leg.parcel_ids)
+    assert "too heavy" in leg.reasons["heavy"]
+    reasons = {u.parcel_id: u.reason for u in plan.unassigned}
+    assert set(reasons) == {"nowhere", "late"}
+    assert "no drone pad" in reasons["nowhere"] and "no ferry or bus line" in reasons["nowhere"]
+    assert "horizon" in reasons["late"]
+
+
+def test_out_of_range_destination_falls_back_to_ferry():
+    plan = plan_schedule(problem([parcel("x", dest="sp-far")]), estimator())
+    assert not plan.sorties
+    leg = plan.surface_legs[0]
+    assert leg.parcel_ids == ("x",) and "range" in leg.reasons["x"]
+
+
+def test_deterministic_for_a_fixed_seed():
+    parcels = [parcel(f"p{i}", dest=["sp-a", "sp-b", "sp-c"][i % 3], kg=0.3 + (i * 37 % 11) / 5,
+                      litres=1 + (i * 13 % 17)) for i in range(40)]
+    prob = problem(parcels, drones=3)
+    assert plan_schedule(prob, estimator(), seed=7) == plan_schedule(prob, estimator(), seed=7)
+
+
+def test_separation_kept_between_simultaneous_sorties():
+    # Many drones at one hub flying the same corridor at the same time must be separated.
+    cfg = SchedulerConfig(horizontal_separation_m=500.0, vertical_separation_m=30.0, min_cruise_alt_m=60.0,
+                          cruise_alt_m=90.0, ceiling_m=120.0)
+    parcels = [parcel(f"p{i}", dest="sp-a", kg=4.5, litres=10) for i in range(8)]
+    prob = problem(parcels, drones=8, config=cfg)
+    sched = Scheduler(prob, estimator())
+    plan = sched.run()
+    flights = [s for s in plan.sorties]
+    assert len(flights) == 8
+    assert plan.metrics["layer_changes"] + plan.metrics["departure_shifts"] > 0
+    assert {s.separation.altitude_m for s in flights} <= set(cfg.altitude_layers_m())
+    assert all(s.altitude_m <= cfg.ceiling_m for s in flights)
+    # Independent check: rebuild every trajectory and compare every pair on the same layer.
+    trajs = {s.sortie_id: sched._segments(s.origin_pad, _route_of(sched, s), s.depart_at.timestamp())
+             for s in flights}
+    for i, a in enumerate(flights):
+        for b in flights[i + 1:]:
+            if a.altitude_m != b.altitude_m:
+                continue
+            d = min(min_distance_m(x, y) for x in trajs[a.sortie_id] for y in trajs[b.sortie_id])
+            assert d >= cfg.horizontal_separation_m, (a.sortie_id, b.sortie_id, d)
+    assert any(s.separation.shift_s > 0 or s.altitude_m != cfg.cruise_alt_m for s in flights)
+    assert all(s.separation.reason for s in flights)
+
+
+def _route_of(sched, sortie):
+    ev = sched.evaluators["hauler"]
+    drops = {leg.to_pad: leg.payload_kg - (sortie.legs[i + 1].payload_kg if i + 1 < len(sortie.legs) else 0.0)
+             for i, leg in enumerate(sortie.legs)}
+    return ev.evaluate(sortie.origin_pad, sortie.stops, drops)
+
+
+def test_pad_capacity_never_exceeded():
+    parcels = [parcel(f"p{i}", dest="sp-a", kg=4.5, litres=10) for i in range(6)]
+    prob = problem(parcels, drones=6)
+    sched = Scheduler(prob, estimator())
+    sched.run()
+    for pad_id, pad in prob.pads.items():
+        assert sched.pad_slots.peak_usage(pad_id) <= pad.capacity
+
+
+def test_multi_trip_drones_swap_between_sorties():
+    parcels = [parcel(f"p{i}", dest="sp-a", kg=4.0, litres=10) for i in range(4)]
+    plan = plan_schedule(problem(parcels, drones=1), estimator())
+    mine = sorted(plan.sorties, key=lambda s: s.depart_at)
+    assert len([s for s in mine if s.purpose == "delivery"]) == 4
+    for prev, nxt in zip(mine, mine[1:]):
+        assert nxt.origin_pad == prev.stops[-1]
+        assert nxt.depart_at >= prev.arrive_at + timedelta(seconds=300)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["sp-hub", "sp-a", "sp-b", "sp-village", "sp-nope"]),
+                          st.sampled_from(["sp-a", "sp-b", "sp-c", "sp-far", "sp-village", "sp-hub"]),
+                          st.floats(0.1, 12.0), st.floats(0.5, 70.0), st.floats(0, 12),
+                          st.one_of(st.none(), st.floats(0.5, 14)), st.booleans()),
+                max_size=25),
+       st.floats(0, 16), st.integers(1, 3))
+def test_no_parcel_silently_dropped(rows, wind_ms, drones):
+    parcels = [parcel(f"p{i}", dest=d, origin=o, kg=kg, litres=lit, ready_h=r,
+                      due_h=None if due is None else r + due, perishable=per)
+               for i, (o, d, kg, lit, r, due, per) in enumerate(rows)]
+    prob = problem(parcels, drones=drones, wind_ms=wind_ms)
+    plan = plan_schedule(prob, estimator(), seed=3)
+    _every_parcel_once(prob, plan)
+    assert all(u.reason for u in plan.unassigned)
+    assert all(set(leg.reasons) == set(leg.parcel_ids) for leg in plan.surface_legs)
