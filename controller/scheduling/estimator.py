@@ -2,9 +2,9 @@
 
 The scheduler depends on the `LegEstimator` protocol, not on `flight_plans`; the real adapter lives
 in `flight_estimator.py`. `LegMatrix` caches estimates by (pad pair, model, payload bucket, wind)
-and derives an affine energy model per leg from two calls (empty and full payload). Multirotor
-energy is convex in payload (hover power grows like thrust^1.5), so the secant through those two
-points over-estimates energy in between: packing decisions made with it are on the safe side, and
+and derives an affine energy model per leg from three calls (empty, lightest bucket, full). Multirotor
+energy is convex in payload (hover power grows like thrust^1.5), so the secant through the lightest
+loaded bucket and full payload over-estimates energy in between (the empty flight is priced apart): packing decisions made with it are on the safe side, and
 the affine form keeps the exact CP-SAT reference model linear.
 """
 
@@ -56,10 +56,14 @@ class LegCost:
     energy_base_wh: float
     energy_per_kg_wh: float
     path_xy_m: tuple[tuple[float, float], ...] | None
+    energy_empty_wh: float = 0.0  # with no box aboard (energy may jump when a box is carried)
+    min_loaded_kg: float = 0.0  # smallest payload bucket; lighter loads are priced as this
 
     def energy_wh(self, payload_kg: float) -> float:
         """Return the (conservative) energy for this leg at `payload_kg` (Wh)."""
-        return self.energy_base_wh + self.energy_per_kg_wh * payload_kg
+        if payload_kg <= 0.0:
+            return self.energy_empty_wh
+        return self.energy_base_wh + self.energy_per_kg_wh * max(payload_kg, self.min_loaded_kg)
 
 
 def wind_key(wind: Wind) -> tuple[float, float, float]:
@@ -102,13 +106,18 @@ class LegMatrix:
         hit = self._legs.get(key)
         if hit is not None:
             return hit
+        # Secant between the lightest loaded bucket and full payload; the empty flight is separate
+        # because carrying any box adds its drag (flight_plans' model jumps between 0 and 0+).
         empty = self.raw(a, b, spec, 0.0, wind)
+        light_kg = min(self._bucket_kg, spec.max_payload_kg)
+        light = self.raw(a, b, spec, light_kg, wind)
+        full_kg = self._bucket(spec.max_payload_kg)
         full = self.raw(a, b, spec, spec.max_payload_kg, wind)
-        feasible = empty.feasible and full.feasible
-        reason = empty.reason or full.reason
+        feasible = empty.feasible and full.feasible and light.feasible
+        reason = empty.reason or light.reason or full.reason
         per_kg = 0.0
-        if spec.max_payload_kg > 0:
-            per_kg = max(0.0, (full.energy_wh - empty.energy_wh) / self._bucket(spec.max_payload_kg))
+        if full_kg > light_kg:
+            per_kg = max(0.0, (full.energy_wh - light.energy_wh) / (full_kg - light_kg))
         hit = LegCost(
             from_pad=a,
             to_pad=b,
@@ -116,9 +125,11 @@ class LegMatrix:
             reason=reason,
             length_m=empty.length_m,
             duration_s=max(empty.duration_s, full.duration_s),
-            energy_base_wh=empty.energy_wh,
+            energy_base_wh=light.energy_wh - per_kg * light_kg,
             energy_per_kg_wh=per_kg,
             path_xy_m=empty.path_xy_m,
+            energy_empty_wh=empty.energy_wh,
+            min_loaded_kg=light_kg,
         )
         self._legs[key] = hit
         return hit
@@ -141,4 +152,6 @@ class LegMatrix:
             energy_base_wh=max(leg.energy_base_wh for leg in legs),
             energy_per_kg_wh=max(leg.energy_per_kg_wh for leg in legs),
             path_xy_m=max(legs, key=lambda leg: leg.length_m).path_xy_m,
+            energy_empty_wh=max(leg.energy_empty_wh for leg in legs),
+            min_loaded_kg=legs[0].min_loaded_kg,
         )

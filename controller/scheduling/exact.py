@@ -1,0 +1,93 @@
+"""Exact minimum sortie count of the consolidation problem, with OR-Tools CP-SAT (optional dependency).
+
+Reference for tests and benchmarks on small instances, not used by the planner. The model is the
+packing core of the problem: parcels leaving one pad, loads limited by payload (g), box volume (ml),
+at most `max_stops` destinations, and energy with reserve under the same conservative affine leg
+model the planner packs with. It leaves out time (drone availability, deadlines, separation), so its
+optimum is a lower bound on the delivery sorties of any full plan, and equal to it when time is slack.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from controller.scheduling.model import DroneSpec, Parcel
+from controller.scheduling.routes import RouteEvaluator
+
+_ENERGY_SCALE = 1000  # mWh, integer for CP-SAT
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExactResult:
+    """CP-SAT outcome: sorties in the best solution, whether proven optimal, and the proven bound."""
+
+    sorties: int
+    optimal: bool
+    lower_bound: int
+
+
+def min_sorties_one_origin(origin: str, items: list[tuple[Parcel, str]], routes: RouteEvaluator, *,
+                           budget_wh: float, max_stops: int, upper_bound: int, time_limit_s: float = 10.0
+                           ) -> ExactResult:
+    """Return the minimum number of loads covering `items` (parcel, destination pad) from `origin`.
+
+    Raises ImportError when OR-Tools is not installed.
+    """
+    from ortools.sat.python import cp_model
+
+    spec: DroneSpec = routes.spec
+    dests = sorted({d for _, d in items})
+    orders = [o for k in range(1, min(max_stops, len(dests)) + 1) for o in itertools.permutations(dests, k)]
+    # Affine energy: E = sum_l base_l + sum_i w_i * (sum of per_kg over legs flown with parcel i aboard).
+    base: dict[tuple, float] = {}
+    per_kg_to: dict[tuple, dict[str, float]] = {}
+    for order in orders:
+        here, b, cum = origin, 0.0, 0.0
+        acc: dict[str, float] = {}
+        ok = True
+        for stop in order:
+            leg = routes.leg(here, stop)
+            if not leg.feasible:
+                ok = False
+                break
+            b += leg.energy_base_wh
+            cum += leg.energy_per_kg_wh
+            acc[stop] = cum
+            here = stop
+        if ok:
+            base[order] = b
+            per_kg_to[order] = acc
+    orders = [o for o in orders if o in base]
+    m = cp_model.CpModel()
+    n, K = len(items), upper_bound
+    x = {(i, k): m.NewBoolVar(f"x{i}_{k}") for i in range(n) for k in range(K)}
+    y = {(r, k): m.NewBoolVar(f"y{r}_{k}") for r in range(len(orders)) for k in range(K)}
+    used = [m.NewBoolVar(f"u{k}") for k in range(K)]
+    grams = [round(p.weight_kg * 1000) for p, _ in items]
+    ml = [round(p.volume_l * 1000) for p, _ in items]
+    for i in range(n):
+        m.AddExactlyOne(x[i, k] for k in range(K))
+    for k in range(K):
+        m.Add(sum(y[r, k] for r in range(len(orders))) == used[k])
+        m.Add(sum(grams[i] * x[i, k] for i in range(n)) <= round(spec.max_payload_kg * 1000) * used[k])
+        m.Add(sum(ml[i] * x[i, k] for i in range(n)) <= round(spec.max_box_volume_l * 1000) * used[k])
+        for i, (_, d) in enumerate(items):
+            m.Add(x[i, k] <= sum(y[r, k] for r, o in enumerate(orders) if d in o))
+        for r, o in enumerate(orders):
+            coef = [round(items[i][0].weight_kg * per_kg_to[o].get(items[i][1], 0.0) * _ENERGY_SCALE)
+                    for i in range(n)]
+            m.Add(sum(coef[i] * x[i, k] for i in range(n)) + round(base[o] * _ENERGY_SCALE)
+                  <= int(budget_wh * _ENERGY_SCALE)).OnlyEnforceIf(y[r, k])
+        if k + 1 < K:
+            m.Add(used[k] >= used[k + 1])  # symmetry breaking
+    m.Minimize(sum(used))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.num_workers = 2
+    solver.parameters.random_seed = 0
+    status = solver.Solve(m)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return ExactResult(sorties=upper_bound, optimal=False, lower_bound=int(solver.BestObjectiveBound()))
+    return ExactResult(sorties=round(solver.ObjectiveValue()), optimal=status == cp_model.OPTIMAL,
+                       lower_bound=round(solver.BestObjectiveBound()))
