@@ -26,6 +26,7 @@ from controller.scheduling.routes import RouteEval, RouteEvaluator
 _OPEN_LOADS_CHECKED = 12  # first-fit window: older loads are almost always full after FFD
 _RESTART_MAX_ITEMS = 60
 _RESTARTS = 24
+_MERGE_CHECKS = 48  # route checks per merge/eliminate attempt (keeps 10 000 parcels fast)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -202,45 +203,37 @@ class Packer:
         return loads
 
     def _merge(self, loads: list[Load]) -> list[Load]:
-        # Only partial loads can merge; full ones are left alone (keeps this near-linear).
-        partial = [ld for ld in loads if ld.fill(self.spec) < 0.999]
-        full = [ld for ld in loads if ld.fill(self.spec) >= 0.999]
-        partial.sort(key=lambda ld: (ld.fill(self.spec), ld.load_id))
-        changed = True
-        while changed:
-            changed = False
-            for small in list(partial):
-                best: tuple[float, Load, RouteEval] | None = None
-                for other in partial:
-                    if other is small:
-                        continue
-                    items = other.parcels + small.parcels
-                    route = self._evaluate(small.origin_pad, items, other.weight_kg + small.weight_kg,
-                                           other.volume_l + small.volume_l)
-                    if route is None:
-                        continue
-                    fill = max((other.weight_kg + small.weight_kg) / self.spec.max_payload_kg,
-                               (other.volume_l + small.volume_l) / self.spec.max_box_volume_l)
-                    key = (-fill, route.energy_wh, other.load_id)
-                    if best is None or key < (-best[0], best[2].energy_wh, best[1].load_id):
-                        best = (fill, other, route)
-                if best is not None:
-                    _, other, route = best
-                    other.parcels = other.parcels + small.parcels
-                    other.weight_kg += small.weight_kg
-                    other.volume_l += small.volume_l
-                    other.route = route
-                    partial.remove(small)
-                    changed = True
-                    break
-        return full + partial
+        """Merge small loads (fill <= 1/2) into others, best fit first; bounded work per load."""
+        spec = self.spec
+        alive = sorted(loads, key=lambda ld: (ld.fill(spec), ld.load_id))
+        for small in [ld for ld in alive if ld.fill(spec) <= 0.5]:
+            if small not in alive:
+                continue
+            room = 1.0 - small.fill(spec)
+            # Best fit: fullest loads that could still take it, at most _MERGE_CHECKS route checks.
+            targets = sorted((ld for ld in alive if ld is not small and ld.fill(spec) <= room + 1e-9),
+                             key=lambda ld: (-ld.fill(spec), ld.load_id))[:_MERGE_CHECKS]
+            for other in targets:
+                items = other.parcels + small.parcels
+                route = self._evaluate(small.origin_pad, items, other.weight_kg + small.weight_kg,
+                                       other.volume_l + small.volume_l)
+                if route is None:
+                    continue
+                other.parcels = items
+                other.weight_kg += small.weight_kg
+                other.volume_l += small.volume_l
+                other.route = route
+                alive.remove(small)
+                break
+        return alive
 
     def _eliminate(self, loads: list[Load]) -> list[Load]:
         """Try to empty each of the least-filled loads into others; keep the change only if complete."""
         order = sorted(loads, key=lambda ld: (ld.fill(self.spec), self.rng.random()))
         alive = list(loads)
         for victim in order[: max(8, len(order) // 10)]:
-            targets = [ld for ld in alive if ld is not victim and ld.fill(self.spec) < 0.999]
+            targets = sorted((ld for ld in alive if ld is not victim and ld.fill(self.spec) < 0.999),
+                             key=lambda ld: (ld.fill(self.spec), ld.load_id))[:_MERGE_CHECKS]
             if not targets:
                 continue
             # Work on copies of the target state so a failed attempt leaves everything unchanged.
