@@ -10,8 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from controller.api.errors import error_body, install_error_handlers
-from controller.api.routes import drones, health, network, parcels, users
+from controller.api.routes import drones, health, network, parcels, schedule, sorties, users
 from controller.db.engine import make_engine, make_session_factory
+from controller.operations.ground import GroundOperations
 from controller.settings import Settings
 
 
@@ -29,13 +30,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.operations = GroundOperations(app.state.session_factory)
 
     install_error_handlers(app)
     _limit_request_size(app, settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type"])
-    for module in (health, network, parcels, drones, users):
+    for module in (health, network, parcels, drones, users, schedule, sorties):
         app.include_router(module.router)
     return app
 

@@ -134,7 +134,7 @@ def reject(session: Session, *, sortie_id: str, reason: str, actor: str) -> Sort
         raise Conflict("a rejection needs a reason", field="reason")
     sortie = get_sortie(session, sortie_id, for_update=True)
     transition(session, sortie=sortie, to_state=S.REJECTED, actor=actor, reason=reason)
-    _release_parcels(session, sortie, actor=actor, reason=f"sortie {sortie_id} rejected: {reason}")
+    release_parcels(session, sortie, actor=actor, reason=f"sortie {sortie_id} rejected: {reason}")
     return sortie
 
 
@@ -193,7 +193,7 @@ def check_upload_allowed(sortie: Sortie, *, fence_check: FenceCheck, now: dateti
         raise UploadNotAllowed(f"sortie {sortie.id} fails the fence check: {problem}", sortie=sortie.id)
 
 
-def _release_parcels(session: Session, sortie: Sortie, *, actor: str, reason: str) -> None:
+def release_parcels(session: Session, sortie: Sortie, *, actor: str, reason: str) -> None:
     for parcel_id in parcel_ids(session, sortie.id):
         parcel = session.get(Parcel, parcel_id)
         if parcel is not None and parcel.state == ParcelState.SCHEDULED.value and parcel.sortie_id == sortie.id:

@@ -32,6 +32,15 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/users"): {A},
     ("POST", "/api/v1/users"): {A},
     ("GET", "/api/v1/audit"): {A},
+    ("POST", "/api/v1/schedule"): {A, D},
+    ("GET", "/api/v1/sorties"): {A, D},
+    ("GET", "/api/v1/sorties/{sortie_id}"): {A, D},
+    ("POST", "/api/v1/sorties/{sortie_id}/approve"): {A, D},
+    ("POST", "/api/v1/sorties/approve"): {A, D},
+    ("POST", "/api/v1/sorties/{sortie_id}/reject"): {A, D},
+    ("POST", "/api/v1/sorties/{sortie_id}/abort"): {A, D},
+    ("POST", "/api/v1/sorties/{sortie_id}/land"): {A, D},
+    ("POST", "/api/v1/sorties/{sortie_id}/continue"): {A, D},
 }
 
 
