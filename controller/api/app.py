@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,8 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from controller.api.errors import error_body, install_error_handlers
-from controller.api.routes import drones, health, network, parcels, schedule, sorties, users
+from controller.api.routes import drones, events, health, network, parcels, schedule, sorties, users
 from controller.db.engine import make_engine, make_session_factory
+from controller.events import EventBus
 from controller.operations.ground import GroundOperations
 from controller.settings import Settings
 
@@ -22,6 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.events.bind(asyncio.get_running_loop())
         yield
         engine.dispose()
 
@@ -31,13 +34,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.operations = GroundOperations(app.state.session_factory)
+    app.state.events = EventBus()
 
     install_error_handlers(app)
     _limit_request_size(app, settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type"])
-    for module in (health, network, parcels, drones, users, schedule, sorties):
+    for module in (health, network, parcels, drones, users, schedule, sorties, events):
         app.include_router(module.router)
     return app
 

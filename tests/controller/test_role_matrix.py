@@ -33,6 +33,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("POST", "/api/v1/users"): {A},
     ("GET", "/api/v1/audit"): {A},
     ("POST", "/api/v1/schedule"): {A, D},
+    ("GET", "/api/v1/events"): {A, D},
     ("GET", "/api/v1/sorties"): {A, D},
     ("GET", "/api/v1/sorties/{sortie_id}"): {A, D},
     ("POST", "/api/v1/sorties/{sortie_id}/approve"): {A, D},
@@ -55,6 +56,25 @@ def test_every_route_has_an_expected_row(client) -> None:  # type: ignore[no-unt
     assert EXPECTED.keys() - routes == set(), "matrix rows for routes that do not exist"
 
 
+class _Reply:
+    def __init__(self, status_code: int, body: bytes, text: str) -> None:
+        self.status_code, self._body, self.text = status_code, body, text
+
+    def json(self):  # type: ignore[no-untyped-def]
+        import json
+
+        return json.loads(self._body)
+
+
+def _call(client, method: str, url: str, headers: dict[str, str] | None = None) -> _Reply:  # type: ignore[no-untyped-def]
+    # Streamed, so an admitted request to the live event stream is not read forever.
+    with client.stream(method, url, json={}, headers=headers or {}) as response:
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            return _Reply(response.status_code, b"", "")
+        body = response.read()
+        return _Reply(response.status_code, body, body.decode(errors="replace"))
+
+
 def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "XX-UNKNOWN", path)
 
@@ -63,16 +83,16 @@ def _concrete(path: str) -> str:
 def test_role_matrix(client, role_tokens, method: str, path: str) -> None:  # type: ignore[no-untyped-def]
     allowed = EXPECTED[(method, path)]
     url = _concrete(path)
-    anonymous = client.request(method, url, json={})
+    anonymous = _call(client, method, url)
     if allowed is PUBLIC:
         assert anonymous.status_code not in (401, 403)
         return
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.json()["code"] == "not_authenticated"
-    bad = client.request(method, url, json={}, headers=bearer("dsp_not-a-real-token"))
+    bad = _call(client, method, url, headers=bearer("dsp_not-a-real-token"))
     assert bad.status_code == 401
     for role, token in role_tokens.items():
-        response = client.request(method, url, json={}, headers=bearer(token))
+        response = _call(client, method, url, headers=bearer(token))
         if role in allowed:
             assert response.status_code not in (401, 403), f"{role.value} refused: {response.text}"
         else:
