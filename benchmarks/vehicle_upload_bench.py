@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     items = sortie_items(args.items - 3)  # home + takeoff + waypoints + land = args.items
     assert len(items) == args.items
-    sim = SimVehicle(SimVehicleConfig(sysid=1, port=0, seed=1))
+    sim = SimVehicle(SimVehicleConfig(sysid=1, home_lat_deg=30.7245, home_lon_deg=122.452, home_alt_m=10.0, port=0, seed=1))
     sim.start()
     try:
         ours, base = [], []

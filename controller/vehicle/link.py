@@ -244,7 +244,7 @@ class VehicleLink:
         """Yield snapshots as the vehicle reports, at most one per ``min_period_s`` seconds.
 
         Slow consumers see the newest state (older snapshots are dropped). The subscription is
-        removed when the iteration ends.
+        removed when the generator closes: wrap in ``contextlib.aclosing`` when breaking out early.
         """
         q: asyncio.Queue[Telemetry] = asyncio.Queue(maxsize=maxlen)
         self._telemetry_queues.append(q)
@@ -400,8 +400,14 @@ class VehicleLink:
                                 [mavlink2.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, number])
         await self.wait_until(lambda v: v.custom_mode == number, timeout_s=timeout_s, what=f"mode {name}")
 
-    async def arm(self, *, timeout_s: float = 10.0) -> None:
-        """Arm; on refusal raise :class:`PreArmFailed` with the vehicle's PreArm/Arm texts."""
+    async def arm(self, *, confirm_timeout_s: float | None = None) -> None:
+        """Arm; on refusal raise :class:`PreArmFailed` with the vehicle's PreArm/Arm texts.
+
+        ArduPilot answers ACCEPTED only once armed, so the ack is the confirmation; pass
+        ``confirm_timeout_s`` to also wait for a heartbeat showing it. (Waiting by default would be
+        wrong: landed and idle, ArduPilot disarms again after DISARM_DELAY, which at SITL speed-ups
+        can be shorter than a heartbeat period.)
+        """
         since = self.clock()
         try:
             await self.command_long(mavlink2.MAV_CMD_COMPONENT_ARM_DISARM, [1])
@@ -412,7 +418,8 @@ class VehicleLink:
             await asyncio.sleep(0)  # let already-queued texts be dispatched
             reasons = self.prearm_reasons(since_s=since - 1.0)
             raise PreArmFailed(reasons or [f"arming refused (MAV_RESULT {exc.result})"]) from exc
-        await self.wait_until(lambda v: v.armed, timeout_s=timeout_s, what="armed")
+        if confirm_timeout_s is not None:
+            await self.wait_until(lambda v: v.armed, timeout_s=confirm_timeout_s, what="armed")
 
     async def disarm(self, *, timeout_s: float = 10.0) -> None:
         """Disarm (the vehicle refuses in flight) and wait for the heartbeat to show it."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,8 +304,29 @@ class MissionDownloader(_Transfer):
 
 # --- verification ---------------------------------------------------------------------------------
 
-_FLOAT_FIELDS = ("param1", "param2", "param3", "param4", "z")
-_INT_FIELDS = ("command", "x", "y", "autocontinue")
+_INT_FIELDS = ("command", "x", "y")
+
+#: What ArduCopter keeps of each MISSION command's params (AP_Mission packs them into small fields):
+#: "int" = truncated to an integer, "f32" = float32, "cm" = centimetre resolution. Params a command
+#: does not keep come back as 0 and are not compared. Commands not listed: all four compared as float32.
+ARDUCOPTER_STORED_PARAMS: dict[int, dict[str, str]] = {
+    16: {"param1": "int"}, 22: {"param1": "int"}, 21: {"param1": "int"}, 20: {}, 189: {}, 17: {},
+    19: {"param1": "int"}, 93: {"param1": "f32"}, 112: {"param1": "f32"}, 114: {"param1": "f32"},
+    177: {"param1": "int", "param2": "int"}, 178: {"param1": "int", "param2": "f32", "param3": "f32"},
+    179: {"param1": "int"}, 201: {"param1": "int"}, 207: {"param1": "int"},
+    183: {"param1": "int", "param2": "int"}, 211: {"param1": "int", "param2": "int"}, 94: {"param1": "cm"},
+}
+_ALL_PARAMS = {name: "f32" for name in ("param1", "param2", "param3", "param4")}
+# Altitude tolerance by store: missions keep centimetres (truncated), rally points whole metres.
+_Z_TOLERANCE_M = {MissionType.MISSION: 0.0101, MissionType.FENCE: float("inf"), MissionType.RALLY: 1.0}
+
+
+def _param_equal(kind: str, up: float, down: float) -> bool:
+    if kind == "int":
+        return (0.0 if math.isnan(up) else float(math.trunc(up))) == down
+    if kind == "cm":
+        return abs(up - down) <= 0.0101
+    return _f32_equal(up, down)
 
 
 def _f32_equal(a: float, b: float) -> bool:
@@ -329,32 +350,44 @@ def _frame(frame: int) -> int:
 
 
 def compare_items(uploaded: Sequence[MissionItem], downloaded: Sequence[MissionItem], *,
-                  mission_type: MissionType) -> list[str]:
+                  mission_type: MissionType,
+                  stored_params: Mapping[int, Mapping[str, str]] | None = ARDUCOPTER_STORED_PARAMS) -> list[str]:
     """List the differences between an uploaded and a read-back item list (empty: identical).
 
-    Comparison follows what the autopilot stores: params and z as float32, x/y as int32,
-    ``*_INT`` frames equal to their float twins (ArduPilot returns 3 for 6), and ``current`` is
-    ignored (the vehicle sets it). For MISSION, seq 0 is home, which ArduPilot overwrites with the
-    actual home position, so it is skipped.
+    Comparison follows what the autopilot stores: x/y as int32; z to the store's resolution
+    (mission: cm, rally: m; fence vertices have no altitude); params per ``stored_params``
+    (None: all four as float32); ``*_INT`` frames equal to their float twins (ArduPilot returns 3
+    for 6); ``current`` and ``autocontinue`` are not compared (the vehicle sets them). For MISSION,
+    seq 0 is home, which ArduPilot overwrites with the actual home position, so it is skipped.
 
-    >>> a = [MissionItem(seq=0, command=16), MissionItem(seq=1, command=22, z=20.1)]
-    >>> b = [MissionItem(seq=0, command=16, x=5), MissionItem(seq=1, command=22, z=20.100000001)]
+    >>> a = [MissionItem(seq=0, command=16), MissionItem(seq=1, command=22, z=20.1, param2=3.0)]
+    >>> b = [MissionItem(seq=0, command=16, x=5), MissionItem(seq=1, command=22, z=20.0999)]
     >>> compare_items(a, b, mission_type=MissionType.MISSION)
     []
     """
+    mission_type = MissionType(mission_type)
     differences: list[str] = []
     if len(uploaded) != len(downloaded):
         differences.append(f"count: uploaded {len(uploaded)}, vehicle has {len(downloaded)}")
-    first = 1 if MissionType(mission_type) is MissionType.MISSION else 0
+    first = 1 if mission_type is MissionType.MISSION else 0
     for up, down in zip(uploaded[first:], downloaded[first:]):
         for name in _INT_FIELDS:
             if int(getattr(up, name)) != int(getattr(down, name)):
                 differences.append(f"seq {up.seq} {name}: uploaded {getattr(up, name)}, "
                                    f"vehicle has {getattr(down, name)}")
-        if _frame(up.frame) != _frame(down.frame):
+        if mission_type is not MissionType.FENCE and _frame(up.frame) != _frame(down.frame):
             differences.append(f"seq {up.seq} frame: uploaded {up.frame}, vehicle has {down.frame}")
-        for name in _FLOAT_FIELDS:
-            if not _f32_equal(getattr(up, name), getattr(down, name)):
+        if abs(up.z - down.z) > _Z_TOLERANCE_M[mission_type]:
+            differences.append(f"seq {up.seq} z: uploaded {up.z!r}, vehicle has {down.z!r}")
+        kept = _ALL_PARAMS
+        if stored_params is not None and mission_type is MissionType.MISSION:
+            kept = stored_params.get(up.command, _ALL_PARAMS)
+        elif mission_type is MissionType.RALLY:
+            kept = {}
+        elif mission_type is MissionType.FENCE:
+            kept = {"param1": "f32"}
+        for name, kind in kept.items():
+            if not _param_equal(kind, getattr(up, name), getattr(down, name)):
                 differences.append(f"seq {up.seq} {name}: uploaded {getattr(up, name)!r}, "
                                    f"vehicle has {getattr(down, name)!r}")
     return differences

@@ -222,10 +222,12 @@ class SortieRunner:
                 self.link.check_battery(energy_needed_wh=self.plan.energy_needed_wh,
                                         capacity_wh=self.plan.battery_capacity_wh,
                                         reserve_fraction=self.plan.reserve_fraction)
-            # ArduCopter refuses to arm in AUTO by default (AUTO_OPTIONS): arm in GUIDED, then AUTO.
+            # ArduCopter refuses to arm in AUTO by default (AUTO_OPTIONS): arm in GUIDED, then
+            # MISSION_START, which switches to AUTO itself. No wait between the two: landed and
+            # idle, the autopilot disarms again after DISARM_DELAY.
             await self._command_mode("GUIDED")
+            self._commanded_mode = "AUTO"
             await self.link.arm()
-            await self._command_mode("AUTO")
             await self.link.start_mission()
             await self.link.wait_until(_is_airborne, timeout_s=self.timing.airborne_timeout_s, what="airborne")
         except VehicleLinkError as exc:

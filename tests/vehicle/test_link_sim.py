@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -19,7 +20,8 @@ from vehicle_missions import fence_items, rally_items, sortie_items  # noqa: E40
 
 
 def make_sim(**overrides):
-    cfg = SimVehicleConfig(**{"sysid": 1, "speedup": 20.0, "port": 0, "seed": 7, **overrides})
+    cfg = SimVehicleConfig(**{"sysid": 1, "home_lat_deg": 30.7245, "home_lon_deg": 122.452, "home_alt_m": 10.0,
+                              "speedup": 20.0, "port": 0, "seed": 7, **overrides})
     sim = SimVehicle(cfg)
     sim.start()
     return sim
@@ -47,10 +49,11 @@ async def test_heartbeats_both_ways_and_telemetry(sim):
     async with connect_vehicle(sim.url) as link:
         assert link.sysid == 1
         snaps = []
-        async for snap in link.telemetry():
-            snaps.append(snap)
-            if snap.lat_deg is not None and snap.battery_remaining_pct is not None:
-                break
+        async with contextlib.aclosing(link.telemetry()) as stream:
+            async for snap in stream:
+                snaps.append(snap)
+                if snap.lat_deg is not None and snap.battery_remaining_pct is not None:
+                    break
         assert abs(snaps[-1].lat_deg - 30.7245) < 1e-3 and abs(snaps[-1].lon_deg - 122.452) < 1e-3
         assert snaps[-1].armed is False and snaps[-1].link_ok
         assert not link._telemetry_queues  # iterator cleaned up
@@ -65,7 +68,7 @@ async def test_upload_and_verify_mission_under_packet_loss(loss):
             back = await link.upload_and_verify(items, mission_type=MissionType.MISSION,
                                                 timing=MissionTiming(max_retries=20))
         assert compare_items(items, back, mission_type=MissionType.MISSION) == []
-        assert compare_items(items, list(sim.snapshot().mission), mission_type=MissionType.MISSION) == []
+        assert compare_items(items, list(sim.snapshot().mission_items), mission_type=MissionType.MISSION) == []
     finally:
         sim.stop()
 
@@ -76,7 +79,7 @@ async def test_fence_and_rally_round_trip(sim):
         await link.upload_and_verify(rally_items(), mission_type=MissionType.RALLY)
         assert await link.download_items(mission_type=MissionType.FENCE) == fence_items()
     snap = sim.snapshot()
-    assert len(snap.fence) == 4 and len(snap.rally) == 2
+    assert len(snap.fence_items) == 4 and len(snap.rally_items) == 2
 
 
 async def test_params_verified_and_unknown_param_fails(sim):
@@ -115,15 +118,17 @@ def _plan(n_waypoints=3):
 
 async def test_full_sortie_reaches_completed(sim):
     transitions = []
+    reasons = []
 
     async def record(state, reason, data):
         transitions.append(state)
+        reasons.append(reason)
 
     async with connect_vehicle(sim.url) as link:
         runner = SortieRunner(link, _plan(), on_transition=record,
                               timing=SortieTiming(flight_timeout_s=80.0))
         final = await runner.run()
-    assert final.value == "completed", transitions
+    assert final.value == "completed", list(zip(transitions, reasons))
     assert transitions[:4] == ["uploading", "ready", "airborne", "delivering"]
     assert "returning" in transitions or "landing" in transitions
     assert not sim.snapshot().armed
@@ -131,9 +136,11 @@ async def test_full_sortie_reaches_completed(sim):
 
 async def test_abort_returns_to_launch(sim):
     transitions = []
+    reasons = []
 
     async def record(state, reason, data):
         transitions.append(state)
+        reasons.append(reason)
 
     async with connect_vehicle(sim.url) as link:
         runner = SortieRunner(link, _plan(), on_transition=record, timing=SortieTiming(flight_timeout_s=80.0))
@@ -159,13 +166,12 @@ async def test_new_link_reattaches_to_flying_vehicle(sim):
         states.append((state, data))
 
     async with connect_vehicle(sim.url) as link2:
-        seen_seq = sim.snapshot().mission_current if hasattr(sim.snapshot(), "mission_current") else None
+        seen_seq = sim.snapshot().mission_current_seq
         runner2 = SortieRunner(link2, plan, on_transition=record, timing=SortieTiming(flight_timeout_s=80.0))
         state = await runner2.reattach()
         assert state.value in ("delivering", "returning", "landing")
         assert link2.mission_seq is not None and link2.mission_seq >= 3
-        if seen_seq is not None:
-            assert abs(link2.mission_seq - seen_seq) <= 1
+        assert abs(link2.mission_seq - seen_seq) <= 1
         final = await runner2.monitor()
     assert final.value == "completed"
 
