@@ -204,11 +204,12 @@ class _RoutePlanner:
         start = (float(start[0]), float(start[1]))
         goal = (float(goal[0]), float(goal[1]))
         common = dict(start=start, goal=goal, margin_m=self.margin_m, altitude_m=self.altitude_m)
-        problem = self._endpoint_problem(start, "start") or self._endpoint_problem(goal, "goal")
+        sv, gv = self._visibility(start), self._visibility(goal)
+        problem = self._endpoint_problem(start, sv, "start") or self._endpoint_problem(goal, gv, "goal")
         if problem is not None:
             code, reason = problem
             return Route(found=False, reason=reason, reason_code=code, **common)
-        found = self.graph.shortest_path(self._visibility(start), self._visibility(goal))
+        found = self.graph.shortest_path(sv, gv)
         if found is None:
             return Route(
                 found=False,
@@ -231,15 +232,15 @@ class _RoutePlanner:
             **common,
         )
 
-    def _endpoint_problem(self, p: LatLon, which: str) -> tuple[NoRouteReason, str] | None:
+    def _endpoint_problem(self, p: LatLon, vis: PointVisibility, which: str) -> tuple[NoRouteReason, str] | None:
         fence = self.geofence
         in_zone = NoRouteReason.START_IN_EXCLUSION if which == "start" else NoRouteReason.GOAL_IN_EXCLUSION
         outside = NoRouteReason.START_OUTSIDE_AREA if which == "start" else NoRouteReason.GOAL_OUTSIDE_AREA
         if not any(z.applies_between(self.altitude_m, self.altitude_m) for z in fence.inclusions):
             return NoRouteReason.NO_AREA_AT_ALTITUDE, f"no inclusion zone applies at {self.altitude_m:g} m"
-        pt = _point(fence, p)
-        if self.graph.contains((pt.x, pt.y)) and not any(
-            fence.zone_geometry_m(z, grow_m=self.margin_m).covers(pt) for z in self._below_cruise_only
+        # In the free space exactly when some free-space polygon covers it (computed with visibility).
+        if vis.components and not any(
+            fence.zone_geometry_m(z, grow_m=self.margin_m).covers(Point(vis.xy)) for z in self._below_cruise_only
         ):
             return None
         # Diagnose. The vertical leg at a pad passes every altitude from 0 to cruise.

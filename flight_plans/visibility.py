@@ -55,7 +55,10 @@ class PointVisibility:
             d = p[None, :] - graph.nodes_xy
             dist = np.hypot(d[:, 0], d[:, 1])
             ok = _tangent(d, graph.nodes_xy, graph.prev_xy, graph.next_xy) | (dist <= _SAME_POINT_M)
-            ok &= np.isin(graph.node_component, list(self.components))
+            if graph.component_count > 1:
+                in_part = np.zeros(graph.component_count, dtype=bool)
+                in_part[list(self.components)] = True
+                ok &= in_part[graph.node_component]
             self.candidates = np.flatnonzero(ok)
             self.dist_m = dist[self.candidates]
         self._graph = graph
@@ -165,6 +168,11 @@ class VisibilityGraph:
             component_tree=shapely.STRtree(polys),
             edge_count=edge_count,
         )
+
+    @property
+    def component_count(self) -> int:
+        """Number of separate polygons of the free space."""
+        return len(self.component_tree.geometries)
 
     @property
     def node_count(self) -> int:
