@@ -227,8 +227,6 @@ class Copter:
     def _do_disarm(self) -> None:
         self.armed = False
         self.auto_armed = False
-        if self.mission_state == "running" and self.mode == Mode.AUTO and self.landed:
-            pass
         self._text("Disarming motors", 6)
 
     def set_mode(self, mode: int, *, quiet: bool = False) -> bool:

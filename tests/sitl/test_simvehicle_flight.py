@@ -156,3 +156,39 @@ def test_packet_loss_is_statistically_observable() -> None:
         # Each reply survives with p = 0.7 (its request with 0.7 too): ~49 % of 4 x 54 on average.
         assert 0.2 * 4 * param_count < received < 0.85 * 4 * param_count
         assert lossy.snapshot().link_stats["dropped_out"] > 0
+
+
+def test_altitude_fence_breach_triggers_rtl() -> None:
+    params = {"FENCE_ENABLE": 1, "FENCE_TYPE": 1, "FENCE_ALT_MAX": 15}
+    with SimVehicle(make_sim_config(params=params)) as vehicle:
+        conn = connect(vehicle.url)
+        wait_until(lambda: vehicle.snapshot().ekf_ready, 10, "EKF ready")
+        assert command(conn, SET_MODE, 1, GUIDED) == 0
+        assert command(conn, ARM, 1) == 0
+        assert command(conn, TAKEOFF, 0, 0, 0, 0, 0, 0, 25.0) == 0
+        assert recv(conn, "STATUSTEXT", lambda m: m.text.startswith("Fence Breached"), timeout_s=10)
+        wait_until(lambda: vehicle.snapshot().mode == "RTL", 2, "RTL after fence breach")
+        assert vehicle.snapshot().fence_breached
+
+
+def test_payload_place_releases_at_touchdown() -> None:
+    params = {"GRIP_ENABLE": 1, "GRIP_TYPE": 1, "SERVO9_FUNCTION": 28}
+    with SimVehicle(make_sim_config(speedup=50.0, params=params)) as vehicle:
+        conn = connect(vehicle.url)
+        wait_until(lambda: vehicle.snapshot().home is not None, 10, "home")
+        mission = [
+            MissionItem(seq=0, command=16, frame=0),
+            MissionItem(seq=1, command=22, frame=3, z=15.0),
+            MissionItem(seq=2, command=94, frame=3, x=e7(DEST_LAT), y=e7(DEST_LON), z=0.0),
+            MissionItem(seq=3, command=93, frame=2, param1=20.0, param2=-1, param3=-1, param4=-1),
+            MissionItem(seq=4, command=20, frame=3),
+        ]
+        assert upload(conn, mission) == 0
+        assert command(conn, SET_MODE, 1, GUIDED) == 0
+        assert command(conn, ARM, 1) == 0
+        assert command(conn, MISSION_START) == 0
+        recv(conn, "MISSION_ITEM_REACHED", lambda m: m.seq == 2, timeout_s=30)
+        snap = vehicle.snapshot()
+        assert snap.payload_released and "Gripper load released" in snap.statustexts
+        assert geo.distance_m(snap.lat_deg, snap.lon_deg, DEST_LAT, DEST_LON) < 2.5
+        wait_until(lambda: not vehicle.snapshot().armed, 30, "RTL landing after delivery")
