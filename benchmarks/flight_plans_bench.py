@@ -15,6 +15,7 @@ out of the length ratio.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -65,7 +66,10 @@ def _fences():
         print("shengsi fence not found; skipped")
     for n in (10, 100, 1000):
         radius = (300.0, 2000.0) if n < 1000 else (200.0, 600.0)
-        yield f"random-{n}", Geofence.from_geojson(random_fence_geojson(seed=7, total_vertices=n, zone_radius_m=radius))
+        yield (
+            f"random-{n}",
+            Geofence.from_geojson(random_fence_geojson(seed=7, total_vertices=n, zone_radius_m=radius)),
+        )
 
 
 def _queries(g: Geofence, free, rng: random.Random):
@@ -81,8 +85,10 @@ def _queries(g: Geofence, free, rng: random.Random):
 def main() -> None:
     import pyvisgraph as vg
 
-    print(f"{'fence':<12}{'vertices':>9}{'len ratio':>11}{'worst':>9}{'ours ms/q':>11}{'pvg ms/q':>10}{'speed-up':>10}"
-          f"{'ours build s':>14}{'pvg build s':>13}  pvg paths crossing obstacles (excluded)")
+    print(
+        f"{'fence':<12}{'vertices':>9}{'len ratio':>11}{'worst':>9}{'ours ms/q':>11}{'pvg ms/q':>10}{'speed-up':>10}"
+        f"{'ours build s':>14}{'pvg build s':>13}  pvg paths crossing obstacles (excluded)"
+    )
     for name, g in _fences():
         t0 = time.perf_counter()
         graph = visibility_graph(g, margin_m=MARGIN_M, altitude_m=ALTITUDE_M)
@@ -91,7 +97,9 @@ def main() -> None:
         obstacles = _pyvisgraph_obstacles(free)
         t0 = time.perf_counter()
         baseline = vg.VisGraph()
-        baseline.build([[vg.Point(x, y) for x, y in p.exterior.coords[:-1]] for p in obstacles], workers=1, status=False)
+        baseline.build(
+            [[vg.Point(x, y) for x, y in p.exterior.coords[:-1]] for p in obstacles], workers=1, status=False
+        )
         pvg_build = time.perf_counter() - t0
         vertices = sum(len(r.coords) - 1 for p in as_polygonal(free) for r in (p.exterior, *p.interiors))
         queries = _queries(g, free, random.Random(1))
@@ -107,7 +115,7 @@ def main() -> None:
             t0 = time.perf_counter()
             path = baseline.shortest_path(vg.Point(sx, sy), vg.Point(tx, ty))
             pvg_s += time.perf_counter() - t0
-            ref = sum(math.dist((a.x, a.y), (b.x, b.y)) for a, b in zip(path, path[1:]))
+            ref = sum(math.dist((a.x, a.y), (b.x, b.y)) for a, b in itertools.pairwise(path))
             # pyvisgraph sometimes returns a path through an obstacle; such a path is no reference.
             if len(path) >= 2 and not free.buffer(1e-6).covers(LineString([(p.x, p.y) for p in path])):
                 invalid += 1

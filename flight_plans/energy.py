@@ -201,7 +201,10 @@ def total_mass_kg(model: DroneModel, payload_kg: float) -> float:
 
 
 def _drag_area_m2(model: DroneModel, payload_kg: float) -> float:
-    area = model.body_drag_coefficient * model.body_area_m2 + model.battery_drag_coefficient * model.battery_area_m2
+    area = (
+        model.body_drag_coefficient * model.body_area_m2
+        + model.battery_drag_coefficient * model.battery_area_m2
+    )
     if payload_kg > 0:
         area += model.package_drag_coefficient * model.package_area_m2
     return area
@@ -277,7 +280,9 @@ def max_airspeed_m_s(model: DroneModel, *, payload_kg: float) -> float:
     return math.sqrt(weight_n * math.tan(math.radians(model.max_tilt_deg)) / drag_per_v2)
 
 
-def achievable_ground_speed_m_s(model: DroneModel, *, payload_kg: float, course_deg: float, wind: Wind) -> float:
+def achievable_ground_speed_m_s(
+    model: DroneModel, *, payload_kg: float, course_deg: float, wind: Wind
+) -> float:
     """Return the ground speed (m/s) flown on ``course_deg``: the cruise speed, or less where the
     airspeed needed would exceed :func:`max_airspeed_m_s` (0 when the drone cannot hold the track).
 
@@ -320,9 +325,14 @@ def leg_energy(
     ground = achievable_ground_speed_m_s(model, payload_kg=payload_kg, course_deg=course_deg, wind=wind)
     if ground < MIN_GROUND_SPEED_M_S:
         return LegEnergy(
-            length_m=length_m, course_deg=course_deg, ground_speed_m_s=ground, duration_s=math.inf,
-            energy_wh=math.inf, airspeed_m_s=max_airspeed_m_s(model, payload_kg=payload_kg),
-            tilt_deg=model.max_tilt_deg, headway=False,
+            length_m=length_m,
+            course_deg=course_deg,
+            ground_speed_m_s=ground,
+            duration_s=math.inf,
+            energy_wh=math.inf,
+            airspeed_m_s=max_airspeed_m_s(model, payload_kg=payload_kg),
+            tilt_deg=model.max_tilt_deg,
+            headway=False,
         )
     course = math.radians(course_deg)
     wind_e, wind_n = wind.velocity_en_m_s()

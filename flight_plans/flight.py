@@ -8,11 +8,13 @@ the energy with ``(1 - reserve) × usable battery energy``.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 from dataclasses import dataclass
 
 from flight_plans.energy import (
     CALM,
+    MIN_GROUND_SPEED_M_S,
     DroneModel,
     Wind,
     climb_power_w,
@@ -20,7 +22,6 @@ from flight_plans.energy import (
     hover_power_w,
     leg_energy,
 )
-from flight_plans.energy import MIN_GROUND_SPEED_M_S
 from flight_plans.errors import InvalidParameterError, PayloadError
 from flight_plans.geofence import Geofence
 from flight_plans.mission import DeliveryMode, FinishAction, build_mission_items
@@ -96,7 +97,9 @@ class FlightPlan:
     max_tilt_deg: float | None
     phases: tuple[Phase, ...]
 
-    def mission_items(self, *, home_alt_amsl_m: float = 0.0, finish: FinishAction = FinishAction.LAND, **kwargs) -> list[MissionItem]:
+    def mission_items(
+        self, *, home_alt_amsl_m: float = 0.0, finish: FinishAction = FinishAction.LAND, **kwargs
+    ) -> list[MissionItem]:
         """Return the MISSION items for this plan (see :func:`flight_plans.mission.build_mission_items`)."""
         return build_mission_items(
             self.route, delivery=self.delivery, home_alt_amsl_m=home_alt_amsl_m, finish=finish, **kwargs
@@ -146,18 +149,18 @@ def plan_flight(
         raise InvalidParameterError("hover_s", hover_s, expected="a duration >= 0 s")
     route = plan_route(geofence, start, goal, margin_m=margin_m, altitude_m=altitude_m)
     budget_wh = (1 - reserve) * model.usable_energy_wh
-    common = dict(
-        route=route,
-        drone_model=model,
-        payload_kg=payload_kg,
-        wind=wind,
-        margin_m=margin_m,
-        altitude_m=altitude_m,
-        reserve=reserve,
-        hover_s=hover_s,
-        delivery=delivery,
-        energy_budget_wh=budget_wh,
-    )
+    common = {
+        "route": route,
+        "drone_model": model,
+        "payload_kg": payload_kg,
+        "wind": wind,
+        "margin_m": margin_m,
+        "altitude_m": altitude_m,
+        "reserve": reserve,
+        "hover_s": hover_s,
+        "delivery": delivery,
+        "energy_budget_wh": budget_wh,
+    }
     if not route.found:
         return FlightPlan(
             energy_wh=None,
@@ -171,11 +174,21 @@ def plan_flight(
             phases=(),
             **common,
         )
-    phases, max_tilt, headway = _phases(model, route, payload_kg=payload_kg, wind=wind, hover_s=hover_s, delivery=delivery)
+    phases, max_tilt, headway = _phases(
+        model, route, payload_kg=payload_kg, wind=wind, hover_s=hover_s, delivery=delivery
+    )
     energy_wh = sum(p.energy_wh for p in phases)
     duration_s = sum(p.duration_s for p in phases)
     total_m = sum(p.distance_m for p in phases)
-    factor, reason = _limit(model, payload_kg=payload_kg, wind=wind, headway=headway, energy_wh=energy_wh, budget_wh=budget_wh, reserve=reserve)
+    factor, reason = _limit(
+        model,
+        payload_kg=payload_kg,
+        wind=wind,
+        headway=headway,
+        energy_wh=energy_wh,
+        budget_wh=budget_wh,
+        reserve=reserve,
+    )
     return FlightPlan(
         energy_wh=energy_wh,
         duration_s=duration_s,
@@ -200,23 +213,45 @@ def _phases(
     headway = True
 
     def vertical(name: str, load_kg: float) -> list[Phase]:
-        climb = Phase(name=f"{name}: climb", distance_m=0.0, duration_s=climb_s, payload_kg=load_kg,
-                      energy_wh=climb_power_w(model, payload_kg=load_kg) * climb_s / 3600)
-        hover = Phase(name=f"{name}: hover", distance_m=0.0, duration_s=hover_s, payload_kg=load_kg,
-                      energy_wh=hover_power_w(model, payload_kg=load_kg) * hover_s / 3600)
+        climb = Phase(
+            name=f"{name}: climb",
+            distance_m=0.0,
+            duration_s=climb_s,
+            payload_kg=load_kg,
+            energy_wh=climb_power_w(model, payload_kg=load_kg) * climb_s / 3600,
+        )
+        hover = Phase(
+            name=f"{name}: hover",
+            distance_m=0.0,
+            duration_s=hover_s,
+            payload_kg=load_kg,
+            energy_wh=hover_power_w(model, payload_kg=load_kg) * hover_s / 3600,
+        )
         return [climb, hover]
 
     def descend(name: str, load_kg: float) -> list[Phase]:
         hover_w = hover_power_w(model, payload_kg=load_kg)
         return [
-            Phase(name=f"{name}: hover", distance_m=0.0, duration_s=hover_s, payload_kg=load_kg, energy_wh=hover_w * hover_s / 3600),
-            Phase(name=f"{name}: descent", distance_m=0.0, duration_s=descent_s, payload_kg=load_kg, energy_wh=hover_w * descent_s / 3600),
+            Phase(
+                name=f"{name}: hover",
+                distance_m=0.0,
+                duration_s=hover_s,
+                payload_kg=load_kg,
+                energy_wh=hover_w * hover_s / 3600,
+            ),
+            Phase(
+                name=f"{name}: descent",
+                distance_m=0.0,
+                duration_s=descent_s,
+                payload_kg=load_kg,
+                energy_wh=hover_w * descent_s / 3600,
+            ),
         ]
 
     def cruise(name: str, waypoints: list[LatLon], load_kg: float) -> Phase:
         nonlocal max_tilt, headway
         dist = dur = energy = 0.0
-        for (lat1, lon1), (lat2, lon2) in zip(waypoints, waypoints[1:]):
+        for (lat1, lon1), (lat2, lon2) in itertools.pairwise(waypoints):
             course_deg, _, length_m = WGS84_GEOD.inv(lon1, lat1, lon2, lat2)
             leg = leg_energy(model, payload_kg=load_kg, length_m=length_m, course_deg=course_deg, wind=wind)
             dist += leg.length_m
@@ -224,7 +259,9 @@ def _phases(
             energy += leg.energy_wh
             max_tilt = max(max_tilt, leg.tilt_deg)
             headway &= leg.headway
-        return Phase(name=f"{name}: cruise", distance_m=dist, duration_s=dur, energy_wh=energy, payload_kg=load_kg)
+        return Phase(
+            name=f"{name}: cruise", distance_m=dist, duration_s=dur, energy_wh=energy, payload_kg=load_kg
+        )
 
     phases = vertical("start", payload_kg)
     phases.append(cruise("outbound", route.waypoints, payload_kg))
@@ -238,14 +275,30 @@ def _phases(
 
 
 def _limit(
-    model: DroneModel, *, payload_kg: float, wind: Wind, headway: bool, energy_wh: float, budget_wh: float, reserve: float
+    model: DroneModel,
+    *,
+    payload_kg: float,
+    wind: Wind,
+    headway: bool,
+    energy_wh: float,
+    budget_wh: float,
+    reserve: float,
 ) -> tuple[LimitingFactor | None, str | None]:
     if payload_kg > model.max_payload_kg:
-        return LimitingFactor.PAYLOAD, f"payload {payload_kg:g} kg exceeds {model.id}'s maximum {model.max_payload_kg:g} kg"
+        return (
+            LimitingFactor.PAYLOAD,
+            f"payload {payload_kg:g} kg exceeds {model.id}'s maximum {model.max_payload_kg:g} kg",
+        )
     if wind.speed_m_s > model.max_wind_m_s:
-        return LimitingFactor.WIND, f"wind {wind.speed_m_s:g} m/s exceeds {model.id}'s limit {model.max_wind_m_s:g} m/s"
+        return (
+            LimitingFactor.WIND,
+            f"wind {wind.speed_m_s:g} m/s exceeds {model.id}'s limit {model.max_wind_m_s:g} m/s",
+        )
     if wind.peak_m_s > model.max_gust_m_s:
-        return LimitingFactor.GUST, f"gusts {wind.peak_m_s:g} m/s exceed {model.id}'s limit {model.max_gust_m_s:g} m/s"
+        return (
+            LimitingFactor.GUST,
+            f"gusts {wind.peak_m_s:g} m/s exceed {model.id}'s limit {model.max_gust_m_s:g} m/s",
+        )
     if not headway:
         return LimitingFactor.HEADWAY, (
             f"{model.id} cannot make {MIN_GROUND_SPEED_M_S:g} m/s over the ground against this wind"

@@ -303,7 +303,9 @@ class Geofence:
 # ---------------------------------------------------------------------- GeoJSON parsing
 def _number(value: Any, what: str, index: int, name: str | None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise GeofenceError(f"{what} must be a finite number, got {value!r}", feature_index=index, feature_name=name)
+        raise GeofenceError(
+            f"{what} must be a finite number, got {value!r}", feature_index=index, feature_name=name
+        )
     return float(value)
 
 
@@ -328,11 +330,15 @@ def _ring(coords: Any, index: int, name: str | None) -> Ring:
     ring = tuple(_position(p, index, name) for p in coords)
     if len(ring) < 4:
         raise GeofenceError(
-            "a polygon ring needs at least 4 positions (3 corners, closed)", feature_index=index, feature_name=name
+            "a polygon ring needs at least 4 positions (3 corners, closed)",
+            feature_index=index,
+            feature_name=name,
         )
     if ring[0] != ring[-1]:
         raise GeofenceError(
-            "polygon ring is not closed (first and last positions differ)", feature_index=index, feature_name=name
+            "polygon ring is not closed (first and last positions differ)",
+            feature_index=index,
+            feature_name=name,
         )
     return ring
 
@@ -361,7 +367,9 @@ def _zone_from_feature(index: int, feature: Any) -> Zone:
             feature_name=name,
         ) from None
     floor_m = None if props.get("floor_m") is None else _number(props["floor_m"], "floor_m", index, name)
-    ceiling_m = None if props.get("ceiling_m") is None else _number(props["ceiling_m"], "ceiling_m", index, name)
+    ceiling_m = (
+        None if props.get("ceiling_m") is None else _number(props["ceiling_m"], "ceiling_m", index, name)
+    )
     if floor_m is not None and ceiling_m is not None and floor_m > ceiling_m:
         raise GeofenceError(
             f"floor_m {floor_m} is above ceiling_m {ceiling_m}", feature_index=index, feature_name=name
@@ -371,20 +379,26 @@ def _zone_from_feature(index: int, feature: Any) -> Zone:
         raise GeofenceError("feature has no geometry", feature_index=index, feature_name=name)
     gtype = geometry.get("type")
     coords = geometry.get("coordinates")
-    common = dict(kind=kind, name=name, floor_m=floor_m, ceiling_m=ceiling_m)
+    common = {"kind": kind, "name": name, "floor_m": floor_m, "ceiling_m": ceiling_m}
     if gtype == "Polygon":
         return Zone(polygons=(_polygon(coords, index, name),), **common)
     if gtype == "MultiPolygon":
         if not isinstance(coords, list) or not coords:
-            raise GeofenceError("a MultiPolygon needs at least one polygon", feature_index=index, feature_name=name)
+            raise GeofenceError(
+                "a MultiPolygon needs at least one polygon", feature_index=index, feature_name=name
+            )
         return Zone(polygons=tuple(_polygon(p, index, name) for p in coords), **common)
     if gtype == "Point":
         lat, lon = _position(coords, index, name)
         if "radius_m" not in props:
-            raise GeofenceError("a Point zone needs properties.radius_m", feature_index=index, feature_name=name)
+            raise GeofenceError(
+                "a Point zone needs properties.radius_m", feature_index=index, feature_name=name
+            )
         radius_m = _number(props["radius_m"], "radius_m", index, name)
         if radius_m <= 0:
-            raise GeofenceError(f"radius_m must be positive, got {radius_m}", feature_index=index, feature_name=name)
+            raise GeofenceError(
+                f"radius_m must be positive, got {radius_m}", feature_index=index, feature_name=name
+            )
         return Zone(circle=Circle(center_lat_deg=lat, center_lon_deg=lon, radius_m=radius_m), **common)
     raise GeofenceError(
         f"geometry type must be Polygon, MultiPolygon or Point (circle), got {gtype!r}",

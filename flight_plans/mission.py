@@ -79,7 +79,9 @@ def build_mission_items(
         raise InvalidParameterError("route", route.reason, expected="a found route")
     if delivery is DeliveryMode.GRIPPER_RELEASE and not (0 < gripper_drop_alt_m < route.altitude_m):
         raise InvalidParameterError(
-            "gripper_drop_alt_m", gripper_drop_alt_m, expected=f"between 0 and the cruise altitude {route.altitude_m} m"
+            "gripper_drop_alt_m",
+            gripper_drop_alt_m,
+            expected=f"between 0 and the cruise altitude {route.altitude_m} m",
         )
     alt_m = route.altitude_m
     start, goal = route.waypoints[0], route.waypoints[-1]
@@ -144,21 +146,27 @@ def build_fence_items(geofence: Geofence, *, altitude_m: float | None = None) ->
     out: list[tuple[int, float, LatLon]] = []
     circles: list[tuple[int, float, LatLon]] = []
     for zone in geofence.zones:
-        if zone.kind is ZoneKind.EXCLUSION and altitude_m is not None and not zone.applies_between(
-            altitude_m, altitude_m
+        if (
+            zone.kind is ZoneKind.EXCLUSION
+            and altitude_m is not None
+            and not zone.applies_between(altitude_m, altitude_m)
         ):
             continue
         inclusion = zone.kind is ZoneKind.INCLUSION
         if zone.circle is not None:
             cmd = MavCmd.NAV_FENCE_CIRCLE_INCLUSION if inclusion else MavCmd.NAV_FENCE_CIRCLE_EXCLUSION
-            circles.append((cmd, zone.circle.radius_m, (zone.circle.center_lat_deg, zone.circle.center_lon_deg)))
+            circles.append(
+                (cmd, zone.circle.radius_m, (zone.circle.center_lat_deg, zone.circle.center_lon_deg))
+            )
             continue
         for poly in zone.polygons:
             rings = [(poly[0], inclusion)] + ([(h, False) for h in poly[1:]] if inclusion else [])
             for ring, incl in rings:
                 vertices = ring[:-1]  # GeoJSON rings repeat the first vertex; ArduPilot's do not
                 cmd = (
-                    MavCmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION if incl else MavCmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION
+                    MavCmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION
+                    if incl
+                    else MavCmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION
                 )
                 out.extend((cmd, float(len(vertices)), v) for v in vertices)
     out += circles
@@ -180,7 +188,12 @@ def build_fence_items(geofence: Geofence, *, altitude_m: float | None = None) ->
 def recommended_fence_params(geofence: Geofence) -> dict[str, float]:
     """Return ArduPilot fence parameters matching the fence: enabled, max altitude + polygons/circles
     (FENCE_TYPE bits 1 | 4), FENCE_ALT_MAX = the fence's altitude ceiling (m), RTL on breach."""
-    return {"FENCE_ENABLE": 1.0, "FENCE_TYPE": 1.0 + 4.0, "FENCE_ALT_MAX": geofence.max_alt_m, "FENCE_ACTION": 1.0}
+    return {
+        "FENCE_ENABLE": 1.0,
+        "FENCE_TYPE": 1.0 + 4.0,
+        "FENCE_ALT_MAX": geofence.max_alt_m,
+        "FENCE_ACTION": 1.0,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,12 +205,19 @@ class RallyPoint:
     alt_m: float = 0.0
 
 
-def build_rally_items(points: Sequence[RallyPoint | tuple[float, float] | tuple[float, float, float]]) -> list[MissionItem]:
+def build_rally_items(
+    points: Sequence[RallyPoint | tuple[float, float] | tuple[float, float, float]],
+) -> list[MissionItem]:
     """Return RALLY items (NAV_RALLY_POINT, frame GLOBAL_RELATIVE_ALT) for the given points (e.g. pads).
 
     Tuples are ``(lat_deg, lon_deg)`` or ``(lat_deg, lon_deg, alt_m)``.
     """
-    rally = [p if isinstance(p, RallyPoint) else RallyPoint(lat_deg=p[0], lon_deg=p[1], alt_m=(p[2] if len(p) > 2 else 0.0)) for p in points]
+    rally = [
+        p
+        if isinstance(p, RallyPoint)
+        else RallyPoint(lat_deg=p[0], lon_deg=p[1], alt_m=(p[2] if len(p) > 2 else 0.0))
+        for p in points
+    ]
     return [
         MissionItem(
             seq=seq,
@@ -281,7 +301,9 @@ def _flight_path(items: Sequence[MissionItem]) -> list[tuple[int, LatLon, float]
     return path
 
 
-def mission_within_fence(items: Sequence[MissionItem], geofence: Geofence, *, tolerance_m: float = 0.05) -> FenceCheck:
+def mission_within_fence(
+    items: Sequence[MissionItem], geofence: Geofence, *, tolerance_m: float = 0.05
+) -> FenceCheck:
     """Check that every mission position and every leg between them is inside the fence.
 
     Legs are straight in the local metric frame (ArduCopter flies straight lines; over a few km the
@@ -300,7 +322,12 @@ def mission_within_fence(items: Sequence[MissionItem], geofence: Geofence, *, to
     for k, (seq, ll, alt_m) in enumerate(path):
         if alt_m > geofence.max_alt_m + 1e-9:
             violations.append(
-                FenceViolation(seq=seq, kind="above_ceiling", zone=None, message=f"altitude {alt_m:g} m above {geofence.max_alt_m:g} m")
+                FenceViolation(
+                    seq=seq,
+                    kind="above_ceiling",
+                    zone=None,
+                    message=f"altitude {alt_m:g} m above {geofence.max_alt_m:g} m",
+                )
             )
         if k == 0:
             prev = (seq, ll, alt_m)
@@ -314,19 +341,28 @@ def mission_within_fence(items: Sequence[MissionItem], geofence: Geofence, *, to
         inc = [geofence.zone_geometry_m(z) for z in geofence.inclusions if z.applies_between(high, high)]
         if not inc or not shapely.union_all(inc).buffer(tolerance_m).covers(geom):
             violations.append(
-                FenceViolation(seq=seq, kind="outside_inclusion", zone=None, message="leg leaves the operating area")
+                FenceViolation(
+                    seq=seq, kind="outside_inclusion", zone=None, message="leg leaves the operating area"
+                )
             )
         for zone in geofence.exclusions:
-            if zone.applies_between(low, high) and geofence.zone_geometry_m(zone).buffer(-tolerance_m).intersects(geom):
+            if zone.applies_between(low, high) and geofence.zone_geometry_m(zone).buffer(
+                -tolerance_m
+            ).intersects(geom):
                 violations.append(
                     FenceViolation(
-                        seq=seq, kind="in_exclusion", zone=zone.label, message=f"leg enters no-fly zone {zone.label!r}"
+                        seq=seq,
+                        kind="in_exclusion",
+                        zone=zone.label,
+                        message=f"leg enters no-fly zone {zone.label!r}",
                     )
                 )
     return FenceCheck(ok=not violations, violations=tuple(violations))
 
 
-def require_mission_within_fence(items: Sequence[MissionItem], geofence: Geofence, *, tolerance_m: float = 0.05) -> None:
+def require_mission_within_fence(
+    items: Sequence[MissionItem], geofence: Geofence, *, tolerance_m: float = 0.05
+) -> None:
     """Raise :class:`MissionOutsideFenceError` unless :func:`mission_within_fence` passes."""
     check = mission_within_fence(items, geofence, tolerance_m=tolerance_m)
     if not check.ok:

@@ -72,7 +72,15 @@ def to_qgc_plan(contents: PlanContents, *, ground_station: str = "island-dispatc
                 "command": item.command,
                 "doJumpId": jump_id,
                 "frame": item.frame,
-                "params": [item.param1, item.param2, item.param3, item.param4, item.x / 1e7, item.y / 1e7, item.z],
+                "params": [
+                    item.param1,
+                    item.param2,
+                    item.param3,
+                    item.param4,
+                    item.x / 1e7,
+                    item.y / 1e7,
+                    item.z,
+                ],
                 "type": "SimpleItem",
             }
         )
@@ -111,11 +119,16 @@ def _fence_to_plan(fence_items: Sequence[MissionItem]) -> dict[str, Any]:
                 }
             )
             k += 1
-        elif item.command in (MavCmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION, MavCmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION):
+        elif item.command in (
+            MavCmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION,
+            MavCmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION,
+        ):
             count = int(item.param1)
             group = items[k : k + count]
             if count < 3 or len(group) < count or any(g.command != item.command for g in group):
-                raise PlanFileError(f"polygon of {count} vertices is incomplete or mixed", where=f"fence seq {item.seq}")
+                raise PlanFileError(
+                    f"polygon of {count} vertices is incomplete or mixed", where=f"fence seq {item.seq}"
+                )
             polygons.append(
                 {
                     "version": 1,
@@ -201,15 +214,25 @@ def from_qgc_plan(obj: Mapping[str, Any]) -> PlanContents:
     for n, poly in enumerate(fence.get("polygons", [])):
         where = f"geoFence polygon {n}"
         vertices = _require(poly, "polygon", where)
-        cmd = MavCmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION if _require(poly, "inclusion", where) else MavCmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION
+        cmd = (
+            MavCmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION
+            if _require(poly, "inclusion", where)
+            else MavCmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION
+        )
         for lat, lon in vertices:
             fence_items.append(_fence_item(len(fence_items), cmd, float(len(vertices)), lat, lon, where))
     for n, circ in enumerate(fence.get("circles", [])):
         where = f"geoFence circle {n}"
         c = _require(circ, "circle", where)
         lat, lon = _require(c, "center", where)
-        cmd = MavCmd.NAV_FENCE_CIRCLE_INCLUSION if _require(circ, "inclusion", where) else MavCmd.NAV_FENCE_CIRCLE_EXCLUSION
-        fence_items.append(_fence_item(len(fence_items), cmd, _num(_require(c, "radius", where), where), lat, lon, where))
+        cmd = (
+            MavCmd.NAV_FENCE_CIRCLE_INCLUSION
+            if _require(circ, "inclusion", where)
+            else MavCmd.NAV_FENCE_CIRCLE_EXCLUSION
+        )
+        fence_items.append(
+            _fence_item(len(fence_items), cmd, _num(_require(c, "radius", where), where), lat, lon, where)
+        )
     rally = obj.get("rallyPoints") or {"points": []}
     rally_items = [
         MissionItem(

@@ -188,7 +188,8 @@ class _RoutePlanner:
         self._below_cruise_only = [
             z
             for z in geofence.exclusions
-            if z.applies_between(0.0, self.altitude_m) and not z.applies_between(self.altitude_m, self.altitude_m)
+            if z.applies_between(0.0, self.altitude_m)
+            and not z.applies_between(self.altitude_m, self.altitude_m)
         ]
 
     def _visibility(self, p: LatLon) -> PointVisibility:
@@ -203,7 +204,7 @@ class _RoutePlanner:
         check_lat_lon("goal", *goal)
         start = (float(start[0]), float(start[1]))
         goal = (float(goal[0]), float(goal[1]))
-        common = dict(start=start, goal=goal, margin_m=self.margin_m, altitude_m=self.altitude_m)
+        common = {"start": start, "goal": goal, "margin_m": self.margin_m, "altitude_m": self.altitude_m}
         sv, gv = self._visibility(start), self._visibility(goal)
         problem = self._endpoint_problem(start, sv, "start") or self._endpoint_problem(goal, gv, "goal")
         if problem is not None:
@@ -232,7 +233,9 @@ class _RoutePlanner:
             **common,
         )
 
-    def _endpoint_problem(self, p: LatLon, vis: PointVisibility, which: str) -> tuple[NoRouteReason, str] | None:
+    def _endpoint_problem(
+        self, p: LatLon, vis: PointVisibility, which: str
+    ) -> tuple[NoRouteReason, str] | None:
         fence = self.geofence
         in_zone = NoRouteReason.START_IN_EXCLUSION if which == "start" else NoRouteReason.GOAL_IN_EXCLUSION
         outside = NoRouteReason.START_OUTSIDE_AREA if which == "start" else NoRouteReason.GOAL_OUTSIDE_AREA
@@ -240,7 +243,8 @@ class _RoutePlanner:
             return NoRouteReason.NO_AREA_AT_ALTITUDE, f"no inclusion zone applies at {self.altitude_m:g} m"
         # In the free space exactly when some free-space polygon covers it (computed with visibility).
         if vis.components and not any(
-            fence.zone_geometry_m(z, grow_m=self.margin_m).covers(Point(vis.xy)) for z in self._below_cruise_only
+            fence.zone_geometry_m(z, grow_m=self.margin_m).covers(Point(vis.xy))
+            for z in self._below_cruise_only
         ):
             return None
         # Diagnose. The vertical leg at a pad passes every altitude from 0 to cruise.

@@ -82,7 +82,9 @@ class PointVisibility:
             if far.any():
                 nodes = self._graph.nodes_xy[self.candidates[todo[far]]]
                 p = np.broadcast_to(np.asarray(self.xy), nodes.shape)
-                result[far] = shapely.covers(self._graph.free, shapely.linestrings(np.stack([p, nodes], axis=1)))
+                result[far] = shapely.covers(
+                    self._graph.free, shapely.linestrings(np.stack([p, nodes], axis=1))
+                )
             self._seen.update(zip(todo.tolist(), result.tolist(), strict=True))
         return np.array([self._seen[k] for k in range(len(self.candidates))], dtype=bool)
 

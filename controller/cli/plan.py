@@ -69,24 +69,57 @@ def _lat_lon(text: str, what: str) -> tuple[float, float]:
 
 
 @click.command("plan")
-@click.option("--geofence", "geofence_path", type=click.Path(dir_okay=False, path_type=Path), help="GeoJSON fence file.")
+@click.option(
+    "--geofence", "geofence_path", type=click.Path(dir_okay=False, path_type=Path), help="GeoJSON fence file."
+)
 @click.option("--start", help="Start as LAT,LON (degrees).")
 @click.option("--goal", help="Goal as LAT,LON (degrees).")
 @click.option("--scenario", help="Use a bundled scenario's fence and pads (e.g. shengsi).")
 @click.option("--from", "from_pad", help="Start pad id (with --scenario).")
 @click.option("--to", "to_pad", help="Goal pad id (with --scenario).")
-@click.option("--margin-m", type=float, default=DEFAULT_MARGIN_M, show_default=True, help="Clearance from fence edges (m).")
-@click.option("--altitude-m", type=float, default=DEFAULT_ALTITUDE_M, show_default=True, help="Cruise altitude above take-off (m).")
+@click.option(
+    "--margin-m",
+    type=float,
+    default=DEFAULT_MARGIN_M,
+    show_default=True,
+    help="Clearance from fence edges (m).",
+)
+@click.option(
+    "--altitude-m",
+    type=float,
+    default=DEFAULT_ALTITUDE_M,
+    show_default=True,
+    help="Cruise altitude above take-off (m).",
+)
 @click.option("--payload-kg", type=float, default=0.0, show_default=True, help="Parcel mass (kg).")
-@click.option("--wind-ms", "wind_m_s", type=float, default=0.0, show_default=True, help="Mean wind speed (m/s).")
-@click.option("--wind-from-deg", type=float, default=0.0, show_default=True, help="Direction the wind blows from (deg).")
+@click.option(
+    "--wind-ms", "wind_m_s", type=float, default=0.0, show_default=True, help="Mean wind speed (m/s)."
+)
+@click.option(
+    "--wind-from-deg", type=float, default=0.0, show_default=True, help="Direction the wind blows from (deg)."
+)
 @click.option("--gust-ms", "gust_m_s", type=float, default=None, help="Gust speed (m/s).")
-@click.option("--drone", default=DEFAULT_DRONE, show_default=True, type=click.Choice(sorted(DRONE_MODELS)), help="Drone model id.")
+@click.option(
+    "--drone",
+    default=DEFAULT_DRONE,
+    show_default=True,
+    type=click.Choice(sorted(DRONE_MODELS)),
+    help="Drone model id.",
+)
 @click.option("--reserve", type=float, default=0.25, show_default=True, help="Battery reserve fraction.")
 @click.option(
-    "--delivery", type=click.Choice([m.value for m in DeliveryMode]), default=DeliveryMode.LAND.value, show_default=True
+    "--delivery",
+    type=click.Choice([m.value for m in DeliveryMode]),
+    default=DeliveryMode.LAND.value,
+    show_default=True,
 )
-@click.option("--format", "fmt", type=click.Choice(["json", "plan", "wpl", "geojson"]), default="json", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "plan", "wpl", "geojson"]),
+    default="json",
+    show_default=True,
+)
 def plan(
     geofence_path: Path | None,
     start: str | None,

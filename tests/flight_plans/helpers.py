@@ -21,7 +21,11 @@ def polygon_feature(kind: str, pts_xy, *, name: str | None = None, **props) -> d
     properties = {"kind": kind, **props}
     if name:
         properties["name"] = name
-    return {"type": "Feature", "properties": properties, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    return {
+        "type": "Feature",
+        "properties": properties,
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
 
 
 def square(cx: float, cy: float, half: float) -> list[tuple[float, float]]:

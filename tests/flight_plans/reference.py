@@ -14,7 +14,11 @@ from shapely.geometry import LineString, Point
 
 
 def reference_length_m(free, start_xy, goal_xy) -> float | None:
-    free_polys = [free] if free.geom_type == "Polygon" else [g for g in getattr(free, "geoms", []) if g.geom_type == "Polygon"]
+    free_polys = (
+        [free]
+        if free.geom_type == "Polygon"
+        else [g for g in getattr(free, "geoms", []) if g.geom_type == "Polygon"]
+    )
     vertices = []
     for poly in free_polys:
         for ring in (poly.exterior, *poly.interiors):

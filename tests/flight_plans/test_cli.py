@@ -3,13 +3,11 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from controller.cli.plan import SCENARIOS_DIR_ENV, plan, scenario_dir
-from flight_plans import Geofence
 from flight_plans.qgc_plan import from_qgc_plan
 from flight_plans.wpl import from_wpl
 
@@ -20,7 +18,9 @@ from .helpers import area, fence, lat_lon, polygon_feature, square
 def fence_file(tmp_path):
     wall = polygon_feature("exclusion", [(-100, 1000), (100, 1000), (100, 6000), (-100, 6000)], name="wall")
     path = tmp_path / "fence.geojson"
-    path.write_text(json.dumps(fence(area(), polygon_feature("exclusion", square(0, 0, 500), name="nfz"), wall)))
+    path.write_text(
+        json.dumps(fence(area(), polygon_feature("exclusion", square(0, 0, 500), name="nfz"), wall))
+    )
     return path
 
 
@@ -30,18 +30,42 @@ def _ll(x, y):
 
 
 def test_json_output_and_exit_0(fence_file):
-    result = CliRunner().invoke(plan, ["--geofence", str(fence_file), "--start", _ll(-2000, 0), "--goal", _ll(2000, 0),
-                                       "--margin-m", "20", "--altitude-m", "60", "--payload-kg", "1",
-                                       "--wind-ms", "4", "--wind-from-deg", "90", "--drone", "island-hauler-5"])
+    result = CliRunner().invoke(
+        plan,
+        [
+            "--geofence",
+            str(fence_file),
+            "--start",
+            _ll(-2000, 0),
+            "--goal",
+            _ll(2000, 0),
+            "--margin-m",
+            "20",
+            "--altitude-m",
+            "60",
+            "--payload-kg",
+            "1",
+            "--wind-ms",
+            "4",
+            "--wind-from-deg",
+            "90",
+            "--drone",
+            "island-hauler-5",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert set(out) == {"waypoints", "length_m", "energy_wh", "duration_s", "feasible", "reason"}
     assert out["waypoints"][0] == list(lat_lon(-2000, 0)) and len(out["waypoints"]) >= 3
-    assert out["length_m"] > 4000 and out["energy_wh"] > 0 and out["feasible"] is True and out["reason"] is None
+    assert (
+        out["length_m"] > 4000 and out["energy_wh"] > 0 and out["feasible"] is True and out["reason"] is None
+    )
 
 
 def test_no_route_exits_3_with_reason(fence_file):
-    result = CliRunner().invoke(plan, ["--geofence", str(fence_file), "--start", _ll(0, 0), "--goal", _ll(2000, 0)])
+    result = CliRunner().invoke(
+        plan, ["--geofence", str(fence_file), "--start", _ll(0, 0), "--goal", _ll(2000, 0)]
+    )
     assert result.exit_code == 3
     out = json.loads(result.output)
     assert out["waypoints"] == [] and out["feasible"] is False and "nfz" in out["reason"]
@@ -92,10 +116,16 @@ def test_scenario_dir_override(tmp_path, fence_file, monkeypatch):
     sdir.mkdir()
     shutil.copy(fence_file, sdir / "geofence.geojson")
     (lat_a, lon_a), (lat_b, lon_b) = lat_lon(-2000, 0), lat_lon(2000, 0)
-    (sdir / "network.json").write_text(json.dumps({"pads": [
-        {"id": "a", "lat_deg": lat_a, "lon_deg": lon_a, "alt_amsl_m": 5.0},
-        {"id": "b", "lat_deg": lat_b, "lon_deg": lon_b, "alt_amsl_m": 7.0},
-    ]}))
+    (sdir / "network.json").write_text(
+        json.dumps(
+            {
+                "pads": [
+                    {"id": "a", "lat_deg": lat_a, "lon_deg": lon_a, "alt_amsl_m": 5.0},
+                    {"id": "b", "lat_deg": lat_b, "lon_deg": lon_b, "alt_amsl_m": 7.0},
+                ]
+            }
+        )
+    )
     monkeypatch.setenv(SCENARIOS_DIR_ENV, str(tmp_path))
     result = CliRunner().invoke(plan, ["--scenario", "demo", "--from", "a", "--to", "b", "--format", "wpl"])
     assert result.exit_code == 0, result.output
@@ -105,8 +135,21 @@ def test_scenario_dir_override(tmp_path, fence_file, monkeypatch):
 
 def test_runs_as_a_process(fence_file):
     proc = subprocess.run(
-        [sys.executable, "-c", "from controller.cli.plan import plan; plan()", "--geofence", str(fence_file),
-         "--start", _ll(0, 0), "--goal", _ll(2000, 0)],
-        capture_output=True, text=True, timeout=120, env={**os.environ},
+        [
+            sys.executable,
+            "-c",
+            "from controller.cli.plan import plan; plan()",
+            "--geofence",
+            str(fence_file),
+            "--start",
+            _ll(0, 0),
+            "--goal",
+            _ll(2000, 0),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ},
     )
     assert proc.returncode == 3 and json.loads(proc.stdout)["reason"]

@@ -2,7 +2,15 @@ import math
 
 import pytest
 
-from flight_plans import DRONE_MODELS, Geofence, LimitingFactor, UnknownDroneModelError, Wind, get_drone_model, plan_flight
+from flight_plans import (
+    DRONE_MODELS,
+    Geofence,
+    LimitingFactor,
+    UnknownDroneModelError,
+    Wind,
+    get_drone_model,
+    plan_flight,
+)
 from flight_plans.energy import (
     AIR_DENSITY_KG_M3,
     GRAVITY_M_S2,
@@ -43,7 +51,10 @@ def test_level_flight_balances_weight_and_drag():
     # The induced velocity satisfies its momentum equation.
     a = math.radians(s.tilt_deg)
     rhs = s.thrust_n / (
-        2 * AIR_DENSITY_KG_M3 * m.disk_area_m2 * math.hypot(15 * math.cos(a), 15 * math.sin(a) + s.induced_velocity_m_s)
+        2
+        * AIR_DENSITY_KG_M3
+        * m.disk_area_m2
+        * math.hypot(15 * math.cos(a), 15 * math.sin(a) + s.induced_velocity_m_s)
     )
     assert s.induced_velocity_m_s == pytest.approx(rhs, rel=1e-6)
 
@@ -75,7 +86,9 @@ def _fence():
 def test_feasibility_is_energy_against_the_reserved_budget():
     g = _fence()
     start, goal = lat_lon(-4000, 0), lat_lon(4000, 0)
-    plan = plan_flight(g, start, goal, drone_model="island-courier-2", payload_kg=1.0, margin_m=20, altitude_m=60)
+    plan = plan_flight(
+        g, start, goal, drone_model="island-courier-2", payload_kg=1.0, margin_m=20, altitude_m=60
+    )
     assert plan.feasible and plan.reason is None
     m = plan.drone_model
     assert plan.energy_budget_wh == pytest.approx(0.75 * m.battery_wh * m.usable_fraction)
@@ -83,7 +96,9 @@ def test_feasibility_is_energy_against_the_reserved_budget():
     assert plan.duration_s > plan.length_m / m.cruise_speed_m_s  # plus climb, hover, descent
     # A reserve that leaves less than this flight's energy makes it infeasible on energy.
     tight = 1 - plan.energy_wh / m.usable_energy_wh + 0.01
-    strict = plan_flight(g, start, goal, drone_model=m, payload_kg=1.0, margin_m=20, altitude_m=60, reserve=tight)
+    strict = plan_flight(
+        g, start, goal, drone_model=m, payload_kg=1.0, margin_m=20, altitude_m=60, reserve=tight
+    )
     assert not strict.feasible and strict.limiting_factor is LimitingFactor.ENERGY
 
 
@@ -91,13 +106,19 @@ def test_round_trip_costs_more_than_one_way_and_limits_are_reported():
     g = _fence()
     start, goal = lat_lon(-4000, 0), lat_lon(4000, 0)
     one_way = plan_flight(g, start, goal, drone_model="island-hauler-5", payload_kg=3.0)
-    back = plan_flight(g, start, goal, drone_model="island-hauler-5", payload_kg=3.0, delivery=DeliveryMode.PAYLOAD_PLACE)
+    back = plan_flight(
+        g, start, goal, drone_model="island-hauler-5", payload_kg=3.0, delivery=DeliveryMode.PAYLOAD_PLACE
+    )
     assert back.energy_wh > one_way.energy_wh and back.total_distance_m == pytest.approx(2 * one_way.length_m)
     windy = plan_flight(g, start, goal, drone_model="island-courier-2", wind=Wind(speed_m_s=11, from_deg=0))
     assert windy.limiting_factor is LimitingFactor.WIND and not windy.feasible
-    gusty = plan_flight(g, start, goal, drone_model="island-courier-2", wind=Wind(speed_m_s=8, from_deg=0, gust_m_s=14))
+    gusty = plan_flight(
+        g, start, goal, drone_model="island-courier-2", wind=Wind(speed_m_s=8, from_deg=0, gust_m_s=14)
+    )
     assert gusty.limiting_factor is LimitingFactor.GUST
     heavy = plan_flight(g, start, goal, drone_model="island-courier-2", payload_kg=3.0)
     assert heavy.limiting_factor is LimitingFactor.PAYLOAD
-    far = plan_flight(g, lat_lon(-19_000, -19_000), lat_lon(19_000, 19_000), drone_model="island-courier-2", payload_kg=2.5)
+    far = plan_flight(
+        g, lat_lon(-19_000, -19_000), lat_lon(19_000, 19_000), drone_model="island-courier-2", payload_kg=2.5
+    )
     assert far.limiting_factor is LimitingFactor.ENERGY and "Wh" in far.reason

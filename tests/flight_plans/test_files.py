@@ -4,7 +4,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flight_plans import Geofence, MissionItem, PlanFileError, build_fence_items, build_mission_items, build_rally_items, plan_route
+from flight_plans import (
+    Geofence,
+    MissionItem,
+    PlanFileError,
+    build_fence_items,
+    build_mission_items,
+    build_rally_items,
+    plan_route,
+)
 from flight_plans.qgc_plan import PlanContents, from_qgc_plan, to_qgc_plan
 from flight_plans.wpl import from_wpl, to_wpl
 
@@ -30,8 +38,22 @@ items_strategy = st.lists(
 def _items(raw):
     out = []
     for seq, (cmd, frame, p, x, y, z, ac) in enumerate(raw):
-        out.append(MissionItem(seq=seq, command=cmd, frame=0 if seq == 0 else frame, param1=p[0], param2=p[1],
-                               param3=p[2], param4=p[3], x=x, y=y, z=z, current=1 if seq == 0 else 0, autocontinue=ac))
+        out.append(
+            MissionItem(
+                seq=seq,
+                command=cmd,
+                frame=0 if seq == 0 else frame,
+                param1=p[0],
+                param2=p[1],
+                param3=p[2],
+                param4=p[3],
+                x=x,
+                y=y,
+                z=z,
+                current=1 if seq == 0 else 0,
+                autocontinue=ac,
+            )
+        )
     return out
 
 
@@ -45,19 +67,27 @@ def test_wpl_round_trips_exactly(raw):
 @settings(max_examples=60, deadline=None)
 @given(items_strategy)
 def test_plan_round_trips_mission_items(raw):
-    items = [i if i.seq else MissionItem(seq=0, command=16, frame=0, x=i.x, y=i.y, z=i.z, current=1) for i in _items(raw)]
+    items = [
+        i if i.seq else MissionItem(seq=0, command=16, frame=0, x=i.x, y=i.y, z=i.z, current=1)
+        for i in _items(raw)
+    ]
     contents = PlanContents(mission_items=items)
     assert from_qgc_plan(json.loads(json.dumps(to_qgc_plan(contents)))).mission_items == items
 
 
 def test_plan_follows_qgc_format_and_round_trips_fence_and_rally():
     circle_lat, circle_lon = lat_lon(3000, 3000)
-    g = Geofence.from_geojson(fence(
-        area(),
-        polygon_feature("exclusion", square(0, 0, 500), name="nfz"),
-        {"type": "Feature", "properties": {"kind": "exclusion", "radius_m": 150.5},
-         "geometry": {"type": "Point", "coordinates": [circle_lon, circle_lat]}},
-    ))
+    g = Geofence.from_geojson(
+        fence(
+            area(),
+            polygon_feature("exclusion", square(0, 0, 500), name="nfz"),
+            {
+                "type": "Feature",
+                "properties": {"kind": "exclusion", "radius_m": 150.5},
+                "geometry": {"type": "Point", "coordinates": [circle_lon, circle_lat]},
+            },
+        )
+    )
     route = plan_route(g, lat_lon(-2000, 0), lat_lon(2000, 0), margin_m=20, altitude_m=60)
     contents = PlanContents(
         mission_items=build_mission_items(route, home_alt_amsl_m=12.0),
@@ -76,7 +106,9 @@ def test_plan_follows_qgc_format_and_round_trips_fence_and_rally():
     assert fence_obj["version"] == 2
     assert [p["inclusion"] for p in fence_obj["polygons"]] == [True, False]
     assert all(len(p["polygon"]) == 4 and p["version"] == 1 for p in fence_obj["polygons"])
-    assert fence_obj["circles"][0]["circle"]["radius"] == 150.5 and fence_obj["circles"][0]["inclusion"] is False
+    assert (
+        fence_obj["circles"][0]["circle"]["radius"] == 150.5 and fence_obj["circles"][0]["inclusion"] is False
+    )
     assert obj["rallyPoints"]["version"] == 2 and len(obj["rallyPoints"]["points"][0]) == 3
     back = from_qgc_plan(obj)
     assert back.mission_items == contents.mission_items

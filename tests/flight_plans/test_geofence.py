@@ -14,7 +14,9 @@ def test_parses_kinds_bands_and_circles():
         "properties": {"kind": "exclusion", "name": "mast", "radius_m": 200, "floor_m": 0, "ceiling_m": 80},
         "geometry": {"type": "Point", "coordinates": [lon, lat]},
     }
-    g = Geofence.from_geojson(fence(area(), polygon_feature("exclusion", square(-2000, 0, 300), name="port"), circle))
+    g = Geofence.from_geojson(
+        fence(area(), polygon_feature("exclusion", square(-2000, 0, 300), name="port"), circle)
+    )
     assert [z.kind for z in g.zones] == [ZoneKind.INCLUSION, ZoneKind.EXCLUSION, ZoneKind.EXCLUSION]
     mast = g.zones[2]
     assert mast.circle.radius_m == 200
@@ -31,8 +33,11 @@ def test_round_trips_through_geojson():
     obj = fence(
         area(),
         polygon_feature("exclusion", square(100, 100, 50), name="a", floor_m=10.0, ceiling_m=50.0),
-        {"type": "Feature", "properties": {"kind": "exclusion", "radius_m": 30.0},
-         "geometry": {"type": "Point", "coordinates": [lon, lat]}},
+        {
+            "type": "Feature",
+            "properties": {"kind": "exclusion", "radius_m": 30.0},
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        },
     )
     g = Geofence.from_geojson(obj)
     again = Geofence.from_geojson(g.to_geojson())
@@ -42,19 +47,34 @@ def test_round_trips_through_geojson():
 @pytest.mark.parametrize(
     ("bad_feature", "words"),
     [
-        (polygon_feature("exclusion", [(0, 0), (100, 100), (100, 0), (0, 100)], name="bowtie"), ["bowtie", "self-intersect"]),
+        (
+            polygon_feature("exclusion", [(0, 0), (100, 100), (100, 0), (0, 100)], name="bowtie"),
+            ["bowtie", "self-intersect"],
+        ),
         (polygon_feature("forbidden", square(0, 0, 10), name="oops"), ["oops", "kind"]),
         (
-            {"type": "Feature", "properties": {"kind": "exclusion", "name": "swapped"},
-             "geometry": {"type": "Polygon", "coordinates": [[[30.7, 122.5], [30.71, 122.5], [30.71, 122.51], [30.7, 122.5]]]}},
+            {
+                "type": "Feature",
+                "properties": {"kind": "exclusion", "name": "swapped"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[30.7, 122.5], [30.71, 122.5], [30.71, 122.51], [30.7, 122.5]]],
+                },
+            },
             ["swapped", "off the globe"],
         ),
         (
-            {"type": "Feature", "properties": {"kind": "exclusion", "name": "dot"},
-             "geometry": {"type": "Point", "coordinates": [122.5, 30.7]}},
+            {
+                "type": "Feature",
+                "properties": {"kind": "exclusion", "name": "dot"},
+                "geometry": {"type": "Point", "coordinates": [122.5, 30.7]},
+            },
             ["dot", "radius_m"],
         ),
-        (polygon_feature("exclusion", square(0, 0, 10), name="upside", floor_m=50, ceiling_m=10), ["upside", "floor_m"]),
+        (
+            polygon_feature("exclusion", square(0, 0, 10), name="upside", floor_m=50, ceiling_m=10),
+            ["upside", "floor_m"],
+        ),
     ],
 )
 def test_invalid_features_name_the_feature(bad_feature, words):

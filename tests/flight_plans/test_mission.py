@@ -17,9 +17,14 @@ from .helpers import area, fence, lat_lon, polygon_feature, square
 
 def _setup():
     lat, lon = lat_lon(0, 2500)
-    circle = {"type": "Feature", "properties": {"kind": "exclusion", "radius_m": 200, "name": "c"},
-              "geometry": {"type": "Point", "coordinates": [lon, lat]}}
-    g = Geofence.from_geojson(fence(area(), polygon_feature("exclusion", square(0, 0, 500), name="nfz"), circle))
+    circle = {
+        "type": "Feature",
+        "properties": {"kind": "exclusion", "radius_m": 200, "name": "c"},
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+    }
+    g = Geofence.from_geojson(
+        fence(area(), polygon_feature("exclusion", square(0, 0, 500), name="nfz"), circle)
+    )
     route = plan_route(g, lat_lon(-2000, 0), lat_lon(2000, 0), margin_m=20, altitude_m=60)
     return g, route
 
@@ -59,7 +64,12 @@ def test_fence_check_catches_a_waypoint_moved_into_a_zone():
     check = mission_within_fence(items[:2] + [moved] + items[3:], g)
     assert not check.ok and any(v.zone == "nfz" for v in check.violations)
     # A straight leg across the zone (both ends outside) is caught too.
-    straight = [items[0], items[1], dataclasses.replace(items[-2], seq=2), dataclasses.replace(items[-1], seq=3)]
+    straight = [
+        items[0],
+        items[1],
+        dataclasses.replace(items[-2], seq=2),
+        dataclasses.replace(items[-1], seq=3),
+    ]
     assert not mission_within_fence(straight, g).ok
 
 

@@ -103,7 +103,9 @@ def test_route_is_the_exact_optimum(seed, vertices, margin_m, ends):
     sx, sy, gx, gy = ends
     route = plan_route(g, lat_lon(sx, sy), lat_lon(gx, gy), margin_m=margin_m, altitude_m=60)
     free = g.free_space_m(margin_m=margin_m, altitude_m=60)
-    expected = reference_length_m(free, g.projection.to_xy(*lat_lon(sx, sy)), g.projection.to_xy(*lat_lon(gx, gy)))
+    expected = reference_length_m(
+        free, g.projection.to_xy(*lat_lon(sx, sy)), g.projection.to_xy(*lat_lon(gx, gy))
+    )
     if expected is None:
         assert not route.found
     else:
@@ -120,8 +122,14 @@ def test_routes_never_cross_a_no_fly_zone(seed, vertices, margin_m):
     proj = g.projection
     tol_m = 1e-3
     raw_exclusions = shapely.union_all([g.zone_geometry_m(z) for z in g.exclusions])
-    forbidden = raw_exclusions.buffer(max(margin_m - tol_m, 0), quad_segs=32) if margin_m else raw_exclusions.buffer(-tol_m)
-    allowed = shapely.union_all([g.zone_geometry_m(z) for z in g.inclusions]).buffer(-(margin_m - tol_m) if margin_m else tol_m)
+    forbidden = (
+        raw_exclusions.buffer(max(margin_m - tol_m, 0), quad_segs=32)
+        if margin_m
+        else raw_exclusions.buffer(-tol_m)
+    )
+    allowed = shapely.union_all([g.zone_geometry_m(z) for z in g.inclusions]).buffer(
+        -(margin_m - tol_m) if margin_m else tol_m
+    )
     shapely.prepare(forbidden)
     shapely.prepare(allowed)
     rng = random.Random(seed)
