@@ -15,6 +15,8 @@ from controller.db import migrate
 from controller.db.engine import make_engine, make_session_factory, transaction
 from controller.settings import Settings
 
+pytest_plugins = ["sitl.pytest_plugin"]
+
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
 TEST_SECRET = "test-secret-key-that-is-long-enough-1234567890"
 

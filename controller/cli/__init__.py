@@ -12,10 +12,10 @@ def main() -> None:
 
 def _register_commands() -> None:
     # Imported here so that `dispatch --help` stays fast and each module owns its own command.
-    from controller.cli import db, parcels, plan, schedule, serve, setup
+    from controller.cli import db, parcels, plan, schedule, serve, setup, sitl
 
     for command in (db.db, setup.init, setup.user, parcels.parcels, serve.serve, serve.up, plan.plan,
-                    schedule.schedule):
+                    schedule.schedule, sitl.sitl):
         main.add_command(command)
 
 

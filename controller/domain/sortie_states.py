@@ -51,11 +51,12 @@ SORTIE_TRANSITIONS: TransitionTable[SortieState] = TransitionTable.build(
         _S.PREFLIGHT_FAILED: {_S.PLANNED, _S.CANCELLED},
         # Abort means RTL: the vehicle still lands, which completes the (failed) sortie.
         _S.ABORTED: {_S.LANDING, _S.COMPLETED, _S.LINK_LOST, _S.FAILSAFE, _S.CANCELLED},
-        _S.DIVERTED: {_S.LANDING, _S.COMPLETED, _S.LINK_LOST, _S.FAILSAFE},
+        _S.DIVERTED: {_S.LANDING, _S.COMPLETED, _S.LINK_LOST, _S.FAILSAFE, _S.ABORTED},
         # Monitoring resumes on reconnect: back to whatever the vehicle is doing.
         _S.LINK_LOST: {*FLYING, _S.READY, _S.COMPLETED, _S.ABORTED, _S.FAILSAFE, _S.DIVERTED, _S.UPLOADING,
                        _S.UPLOAD_FAILED, _S.PREFLIGHT_FAILED},
-        _S.FAILSAFE: {_S.LANDING, _S.COMPLETED, _S.LINK_LOST, _S.DIVERTED},
+        # The operator may still abort (RTL/land) a vehicle that is in a failsafe or diverted.
+        _S.FAILSAFE: {_S.LANDING, _S.COMPLETED, _S.LINK_LOST, _S.DIVERTED, _S.ABORTED},
         _S.CANCELLED: set(),
     },
 )

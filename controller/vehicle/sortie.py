@@ -18,13 +18,13 @@ the controller can persist it. It never uploads or arms a vehicle that is alread
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.domain.sortie_states import FLYING, SORTIE_TRANSITIONS, SortieState
 from controller.vehicle.corridor import distance_to_route_m
 from controller.vehicle.errors import (
     IllegalTransition,
@@ -47,46 +47,9 @@ MAV_CMD_NAV_PAYLOAD_PLACE = 94
 MAV_CMD_DO_GRIPPER = 211
 
 
-class SortieState(str, enum.Enum):
-    """Sortie states; the value is the persisted name."""
-
-    PLANNED = "planned"
-    APPROVED = "approved"
-    UPLOADING = "uploading"
-    READY = "ready"
-    AIRBORNE = "airborne"
-    DELIVERING = "delivering"
-    RETURNING = "returning"
-    LANDING = "landing"
-    COMPLETED = "completed"
-    UPLOAD_FAILED = "upload_failed"
-    PREFLIGHT_FAILED = "preflight_failed"
-    ABORTED = "aborted"
-    DIVERTED = "diverted"
-    LINK_LOST = "link_lost"
-    FAILSAFE = "failsafe"
-
-
 S = SortieState
-_FLYING = {S.AIRBORNE, S.DELIVERING, S.RETURNING, S.LANDING}
+_FLYING = set(FLYING)
 _OFF_NOMINAL = {S.ABORTED, S.DIVERTED, S.FAILSAFE}
-TRANSITIONS: dict[SortieState, frozenset[SortieState]] = {
-    S.PLANNED: frozenset({S.APPROVED, S.ABORTED}),
-    S.APPROVED: frozenset({S.UPLOADING, S.READY, S.ABORTED, *_FLYING, S.COMPLETED, S.LINK_LOST}),
-    S.UPLOADING: frozenset({S.READY, S.UPLOAD_FAILED, S.LINK_LOST, S.ABORTED}),
-    S.READY: frozenset({S.AIRBORNE, S.PREFLIGHT_FAILED, S.ABORTED, S.LINK_LOST}),
-    S.AIRBORNE: frozenset({S.DELIVERING, S.RETURNING, S.LANDING, S.COMPLETED, *_OFF_NOMINAL, S.LINK_LOST}),
-    S.DELIVERING: frozenset({S.RETURNING, S.LANDING, S.COMPLETED, *_OFF_NOMINAL, S.LINK_LOST}),
-    S.RETURNING: frozenset({S.LANDING, S.COMPLETED, *_OFF_NOMINAL, S.LINK_LOST}),
-    S.LANDING: frozenset({S.COMPLETED, *_OFF_NOMINAL, S.LINK_LOST}),
-    S.LINK_LOST: frozenset({*_FLYING, S.READY, S.COMPLETED, *_OFF_NOMINAL}),
-    S.ABORTED: frozenset({S.COMPLETED, S.LINK_LOST, S.FAILSAFE}),
-    S.DIVERTED: frozenset({S.COMPLETED, S.LINK_LOST, S.ABORTED, S.FAILSAFE}),
-    S.FAILSAFE: frozenset({S.COMPLETED, S.LINK_LOST, S.ABORTED}),
-    S.COMPLETED: frozenset(),
-    S.UPLOAD_FAILED: frozenset(),
-    S.PREFLIGHT_FAILED: frozenset(),
-}
 TERMINAL = frozenset({S.COMPLETED, S.UPLOAD_FAILED, S.PREFLIGHT_FAILED})
 
 
@@ -169,7 +132,7 @@ class SortieRunner:
     async def _to(self, state: SortieState, reason: str, **data: Any) -> None:
         if state is self.state:
             return
-        if state not in TRANSITIONS[self.state]:
+        if not SORTIE_TRANSITIONS.can(self.state, state):
             raise IllegalTransition(self.state.value, state.value)
         log.info("sortie on vehicle %s: %s -> %s (%s)", self.link.sysid, self.state.value, state.value, reason)
         self.state = state

@@ -14,7 +14,7 @@ SimVehicle, SimVehicleConfig = simvehicle.SimVehicle, simvehicle.SimVehicleConfi
 from controller.vehicle.errors import ParamSetFailed  # noqa: E402
 from controller.vehicle.manager import LinkManager, connect_vehicle  # noqa: E402
 from controller.vehicle.mission_protocol import MissionTiming, compare_items  # noqa: E402
-from controller.vehicle.sortie import SortiePlan, SortieRunner, SortieTiming  # noqa: E402
+from controller.vehicle.sortie import SortieState, SortiePlan, SortieRunner, SortieTiming  # noqa: E402
 from flight_plans.mission_item import MissionType  # noqa: E402
 from vehicle_missions import fence_items, rally_items, sortie_items  # noqa: E402
 
@@ -167,7 +167,9 @@ async def test_new_link_reattaches_to_flying_vehicle(sim):
 
     async with connect_vehicle(sim.url) as link2:
         seen_seq = sim.snapshot().mission_current_seq
-        runner2 = SortieRunner(link2, plan, on_transition=record, timing=SortieTiming(flight_timeout_s=80.0))
+        # A restarted controller starts from the state it last persisted (the sortie was airborne).
+        runner2 = SortieRunner(link2, plan, on_transition=record, timing=SortieTiming(flight_timeout_s=80.0),
+                               initial_state=SortieState.AIRBORNE)
         state = await runner2.reattach()
         assert state.value in ("delivering", "returning", "landing")
         assert link2.mission_seq is not None and link2.mission_seq >= 3
