@@ -20,6 +20,7 @@ from controller.scheduling import DroneState, SchedulingProblem, Wind, WindForec
 from controller.scheduling import Parcel as SchedParcel
 from controller.scheduling.flight_estimator import best_available_estimator
 from controller.scheduling.from_scenario import drone_specs_from_catalogue, problem_from_scenario
+from controller.scheduling.serialize import plan_json
 from controller.services import audit, parcels, sorties
 from controller.services.plan_checks import geofence_for
 from controller.services.sortie_plans import NoRouteForSortie, build_sortie_plan
@@ -102,8 +103,6 @@ def run_schedule(session: Session, *, scenario: Scenario, request: ScheduleReque
 
     Returns the plan in the ``dispatch schedule --json`` shape, with the ids the database uses.
     """
-    from controller.cli.schedule import plan_json  # TODO(move): plan_json belongs in controller.scheduling
-
     _lock_scheduling(session)
     started = time.perf_counter()
     at = request.at.astimezone(UTC)
