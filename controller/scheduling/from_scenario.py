@@ -54,6 +54,9 @@ def drone_specs_from_catalogue() -> dict[str, DroneSpec]:
     }
 
 
+_RETURN_LEAD_S = 3600.0  # covers any plausible turnaround at the far end of a line
+
+
 def projection_for(scenario: Scenario) -> LocalProjection:
     """Return the local metric frame centred on the scenario's pads."""
     lats = [p.lat_deg for p in scenario.pads]
@@ -93,7 +96,8 @@ def surface_lines_from_scenario(scenario: Scenario, start_at: datetime, end_at: 
     for f in scenario.ferry_lines:
         calls = tuple(SurfaceCall(service_point_id=c.service_point, offset_s=c.minutes_from_start * 60.0)
                       for c in f.calls)
-        lead = max(c.offset_s for c in calls)
+        # Runs that left before the horizon can still matter on their way back (return runs).
+        lead = 2 * max(c.offset_s for c in calls) + _RETURN_LEAD_S
         lines.append(SurfaceLine(line_id=f.id, mode="ferry", calls=calls,
                                  departures=_runs(f.departures, tz, start_at, end_at, lead),
                                  capacity_boxes=f.capacity_boxes))
@@ -102,7 +106,8 @@ def surface_lines_from_scenario(scenario: Scenario, start_at: datetime, end_at: 
         calls = tuple(SurfaceCall(service_point_id=s.service_point, offset_s=b.trip_minutes * 60.0 * i / (n - 1))
                       for i, s in enumerate(b.stops) if s.service_point is not None)
         lines.append(SurfaceLine(line_id=b.id, mode="bus", calls=calls,
-                                 departures=_runs(b.departures, tz, start_at, end_at, b.trip_minutes * 60.0),
+                                 departures=_runs(b.departures, tz, start_at, end_at,
+                                                 2 * b.trip_minutes * 60.0 + _RETURN_LEAD_S),
                                  capacity_boxes=b.capacity_boxes))
     return tuple(lines)
 

@@ -172,6 +172,11 @@ class SchedulerConfig:
     gust_factor: float = 1.3  # gust = mean x factor when the forecast has no gust
     surface_box_volume_l: float = 60.0
     surface_box_max_kg: float = 25.0
+    # Lines run both ways: after a run reaches its last call it turns round (crew change, unloading)
+    # and calls at the same service points in reverse, with the outbound stop-to-stop times. Assumed
+    # turnarounds: 20 min for a ferry, 5 min for a bus. None makes that mode's lines one-way.
+    ferry_turnaround_s: float | None = 1200.0
+    bus_turnaround_s: float | None = 300.0
     improvement_passes: int = 3  # local-search passes of the consolidation step
 
     def altitude_layers_m(self) -> tuple[float, ...]:
@@ -287,6 +292,7 @@ class SurfaceLeg:
     boxes: int
     reasons: dict[str, str]  # parcel id -> why it is not flown
     late_parcel_ids: tuple[str, ...] = ()
+    direction: Literal["outbound", "return"] = "outbound"  # return: the run coming back after turnaround
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

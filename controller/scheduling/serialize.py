@@ -41,7 +41,8 @@ def plan_json(plan: SchedulePlan) -> dict[str, Any]:
         "surface_legs": [
             {"mode": leg.mode, "line": leg.line_id, "parcels": list(leg.parcel_ids), "depart_at": iso_utc(leg.depart_at),
              "arrive_at": iso_utc(leg.arrive_at), "origin": leg.origin, "destination": leg.destination,
-             "boxes": leg.boxes, "reasons": leg.reasons, "late_parcels": list(leg.late_parcel_ids)}
+             "boxes": leg.boxes, "reasons": leg.reasons, "late_parcels": list(leg.late_parcel_ids),
+             "direction": leg.direction}
             for leg in plan.surface_legs
         ],
         "unassigned": [{"parcel": u.parcel_id, "reason": u.reason} for u in plan.unassigned],

@@ -1,7 +1,10 @@
 """Put parcels on ferry and bus runs when they do not fly.
 
-A parcel can ride a line that calls at its origin service point and later at its destination.
-Parcels travel in standard turnover boxes, one box stream per (run, origin, destination); a run
+A parcel can ride a line that calls at its origin service point and later at its destination, on
+the outbound run or on the return run (lines come back through their calls in reverse after a
+turnaround: `SchedulerConfig.ferry_turnaround_s` / `bus_turnaround_s`; the return run of the run
+leaving the first call at T leaves the last call at T + last offset + turnaround, with the outbound
+stop-to-stop times mirrored). Each direction of a run has its own `capacity_boxes`. Parcels travel in standard turnover boxes, one box stream per (run, origin, destination); a run
 carries at most `capacity_boxes` boxes in total (counted over the whole run, which is conservative
 for boxes unloaded part-way).
 """
@@ -10,13 +13,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
-from controller.scheduling.model import Parcel, SchedulerConfig, SurfaceLeg, SurfaceLine
+from controller.scheduling.model import Parcel, SchedulerConfig, SurfaceCall, SurfaceLeg, SurfaceLine
+
+Direction = Literal["outbound", "return"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DirectedLine:
+    """One direction of a line: its calls in travel order with offsets from the run's first departure (s)."""
+
+    line: SurfaceLine
+    direction: Direction
+    calls: tuple[SurfaceCall, ...]
+
+
+def directed_lines(lines: tuple[SurfaceLine, ...], config: SchedulerConfig) -> list[DirectedLine]:
+    """Return every line outbound and, unless its mode's turnaround is None, on the way back."""
+    out = []
+    for line in lines:
+        out.append(DirectedLine(line=line, direction="outbound", calls=line.calls))
+        turn = config.ferry_turnaround_s if line.mode == "ferry" else config.bus_turnaround_s
+        if turn is None or len(line.calls) < 2:
+            continue
+        last = line.calls[-1].offset_s
+        back = tuple(SurfaceCall(service_point_id=c.service_point_id, offset_s=last + turn + (last - c.offset_s))
+                     for c in reversed(line.calls))
+        out.append(DirectedLine(line=line, direction="return", calls=back))
+    return out
 
 
 @dataclass(kw_only=True, eq=False)
 class _BoxStream:
     line: SurfaceLine
+    direction: Direction
     run: int
     origin: str
     destination: str
@@ -35,6 +66,7 @@ class SurfaceOption:
     line_id: str
     mode: str
     run: int
+    direction: Direction
     depart_at: datetime
     arrive_at: datetime
 
@@ -45,31 +77,32 @@ class SurfaceRouter:
     def __init__(self, lines: tuple[SurfaceLine, ...], *, horizon_end_at: datetime,
                  config: SchedulerConfig) -> None:
         self.lines = lines
+        self.directed = directed_lines(lines, config)
         self.horizon_end_at = horizon_end_at
         self.config = config
-        self._boxes_used: dict[tuple[str, int], int] = {}
-        self._streams: dict[tuple[str, int, str, str], _BoxStream] = {}
+        self._capacity = {ln.line_id: ln.capacity_boxes for ln in lines}
+        self._boxes_used: dict[tuple[str, int, str], int] = {}  # (line, run, direction) -> boxes
+        self._streams: dict[tuple[str, int, str, str, str], _BoxStream] = {}
 
-    def _routes(self, origin: str, destination: str) -> list[tuple[SurfaceLine, float, float]]:
+    def _routes(self, origin: str, destination: str) -> list[tuple[DirectedLine, float, float]]:
         out = []
-        for line in self.lines:
-            for i, call in enumerate(line.calls):
+        for dl in self.directed:
+            for i, call in enumerate(dl.calls):
                 if call.service_point_id != origin:
                     continue
-                for later in line.calls[i + 1:]:
+                for later in dl.calls[i + 1:]:
                     if later.service_point_id == destination:
-                        out.append((line, call.offset_s, later.offset_s))
+                        out.append((dl, call.offset_s, later.offset_s))
                         break
         return out
 
-    def _fits(self, stream: _BoxStream | None, key: tuple[str, int], parcel: Parcel) -> bool:
+    def _fits(self, stream: _BoxStream | None, key: tuple[str, int, str], parcel: Parcel) -> bool:
         if stream is not None and stream.boxes:
             kg, litres = stream.boxes[-1]
             if (kg + parcel.weight_kg <= self.config.surface_box_max_kg
                     and litres + parcel.volume_l <= self.config.surface_box_volume_l):
                 return True
-        line = next(ln for ln in self.lines if ln.line_id == key[0])
-        return self._boxes_used.get(key, 0) < line.capacity_boxes
+        return self._boxes_used.get(key, 0) < self._capacity[key[0]]
 
     def options(self, parcel: Parcel, earliest_at: datetime) -> list[SurfaceOption]:
         """Return, per line, the first run leaving the origin at/after `earliest_at` with room."""
@@ -77,18 +110,19 @@ class SurfaceRouter:
                 or parcel.volume_l > self.config.surface_box_volume_l):
             return []
         out = []
-        for line, off_o, off_d in self._routes(parcel.origin, parcel.destination):
+        for dl, off_o, off_d in self._routes(parcel.origin, parcel.destination):
+            line = dl.line
             for run, start in enumerate(line.departures):
                 depart = start + timedelta(seconds=off_o)
                 if depart < earliest_at:
                     continue
                 if depart > self.horizon_end_at:
                     break
-                key = (line.line_id, run)
-                stream = self._streams.get((line.line_id, run, parcel.origin, parcel.destination))
+                key = (line.line_id, run, dl.direction)
+                stream = self._streams.get((line.line_id, run, dl.direction, parcel.origin, parcel.destination))
                 if self._fits(stream, key, parcel):
-                    out.append(SurfaceOption(line_id=line.line_id, mode=line.mode, run=run, depart_at=depart,
-                                             arrive_at=start + timedelta(seconds=off_d)))
+                    out.append(SurfaceOption(line_id=line.line_id, mode=line.mode, run=run, direction=dl.direction,
+                                             depart_at=depart, arrive_at=start + timedelta(seconds=off_d)))
                     break
         return sorted(out, key=lambda o: (o.arrive_at, o.depart_at, o.line_id))
 
@@ -115,10 +149,10 @@ class SurfaceRouter:
     def assign(self, parcel: Parcel, option: SurfaceOption, reason: str) -> None:
         """Put `parcel` on `option`'s run, opening a new box when the current one is full."""
         line = next(ln for ln in self.lines if ln.line_id == option.line_id)
-        skey = (option.line_id, option.run, parcel.origin, parcel.destination)
+        skey = (option.line_id, option.run, option.direction, parcel.origin, parcel.destination)
         stream = self._streams.get(skey)
         if stream is None:
-            stream = _BoxStream(line=line, run=option.run, origin=parcel.origin,
+            stream = _BoxStream(line=line, direction=option.direction, run=option.run, origin=parcel.origin,
                                 destination=parcel.destination, depart_at=option.depart_at,
                                 arrive_at=option.arrive_at)
             self._streams[skey] = stream
@@ -126,7 +160,7 @@ class SurfaceRouter:
         if (box is None or box[0] + parcel.weight_kg > self.config.surface_box_max_kg
                 or box[1] + parcel.volume_l > self.config.surface_box_volume_l):
             stream.boxes.append([0.0, 0.0])
-            key = (option.line_id, option.run)
+            key = (option.line_id, option.run, option.direction)
             self._boxes_used[key] = self._boxes_used.get(key, 0) + 1
             box = stream.boxes[-1]
         box[0] += parcel.weight_kg
@@ -141,11 +175,12 @@ class SurfaceRouter:
         out = [
             SurfaceLeg(mode=s.line.mode, line_id=s.line.line_id, origin=s.origin, destination=s.destination,
                        parcel_ids=tuple(s.parcel_ids), depart_at=s.depart_at, arrive_at=s.arrive_at,
-                       boxes=len(s.boxes), reasons=dict(s.reasons), late_parcel_ids=tuple(s.late))
+                       boxes=len(s.boxes), reasons=dict(s.reasons), late_parcel_ids=tuple(s.late),
+                       direction=s.direction)
             for s in self._streams.values()
         ]
         return sorted(out, key=lambda leg: (leg.depart_at, leg.line_id, leg.origin, leg.destination))
 
-    def boxes_used(self) -> dict[tuple[str, int], int]:
-        """Return boxes used per (line id, run index)."""
+    def boxes_used(self) -> dict[tuple[str, int, str], int]:
+        """Return boxes used per (line id, run index, direction)."""
         return dict(self._boxes_used)
