@@ -11,10 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from controller.api.errors import error_body, install_error_handlers
-from controller.api.routes import drones, events, health, network, parcels, schedule, sorties, users
+from controller.api.routes import (
+    board, console, drones, events, health, network, parcels, schedule, sorties, users,
+)
 from controller.db.engine import make_engine, make_session_factory
 from controller.events import EventBus
 from controller.operations.ground import GroundOperations
+from controller.operations.lifespan import run_vehicle_executor
 from controller.settings import Settings
 
 
@@ -25,7 +28,12 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.events.bind(asyncio.get_running_loop())
-        yield
+        if not settings.run_vehicles:
+            yield
+            engine.dispose()
+            return
+        async with run_vehicle_executor(app, settings):
+            yield
         engine.dispose()
 
     app = FastAPI(title="Island dispatch controller", version="0.1.0", lifespan=lifespan,
@@ -41,7 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type"])
-    for module in (health, network, parcels, drones, users, schedule, sorties, events):
+    for module in (health, network, parcels, drones, users, schedule, sorties, events, board, console):
         app.include_router(module.router)
     return app
 
