@@ -112,6 +112,20 @@ def surface_lines_from_scenario(scenario: Scenario, start_at: datetime, end_at: 
     return tuple(lines)
 
 
+def last_mile_pads(scenario: Scenario) -> dict[str, str | None]:
+    """Return service point -> the pad that serves it: its own, or for a village without one, the pad of
+    the first service point with a pad on the same bus line (for display: the scheduler itself plans
+    such parcels as bus + drone journeys, `controller.scheduling.model.Journey`, from the real pad map)."""
+    pads: dict[str, str | None] = {point.id: point.pad for point in scenario.service_points}
+    for line in scenario.bus_lines:
+        on_line = [stop.service_point for stop in line.stops if stop.service_point]
+        hubs = [pads[point] for point in on_line if pads.get(point)]
+        for point in on_line:
+            if pads.get(point) is None and hubs:
+                pads[point] = hubs[0]
+    return pads
+
+
 def config_from_scenario(scenario: Scenario, **overrides: object) -> SchedulerConfig:
     """Return the scheduler config with the scenario's reserve and altitude rules."""
     d = scenario.defaults

@@ -296,6 +296,25 @@ class SurfaceLeg:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Journey:
+    """A bus + drone journey of a parcel whose origin and/or destination has no pad.
+
+    The drone leg flies between the pads of `drone_origin` and `drone_destination` (service points
+    with a pad on the same bus line as the parcel's pad-less end: the hub). First mile: the bus brings
+    the parcel from its village to `drone_origin`; it is ready for the drone when that bus arrives.
+    Last mile: the drone drops it at `drone_destination` and the bus (its locker) carries it on; a
+    deadline is moved earlier to the latest bus departure from the hub that still arrives in time.
+    The bus legs are `SchedulePlan.connecting_legs`.
+    """
+
+    parcel_id: str
+    drone_origin: str  # service point with a pad
+    drone_destination: str  # service point with a pad
+    first_mile_line_id: str | None = None  # bus line origin -> drone_origin
+    last_mile_line_id: str | None = None  # bus line drone_destination -> destination
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Unassigned:
     """A parcel no mode can serve within the horizon, and why."""
 
@@ -305,12 +324,18 @@ class Unassigned:
 
 @dataclass(frozen=True, kw_only=True)
 class SchedulePlan:
-    """The scheduler's answer: every input parcel is in exactly one of the three lists."""
+    """The scheduler's answer: every input parcel is in exactly one of sorties, surface legs, unassigned.
+
+    `surface_legs` are surface-only journeys. A parcel flown on a bus + drone journey is in a sortie
+    and, in addition, in one or two `connecting_legs` (mode "bus"); `journeys` says which.
+    """
 
     sorties: tuple[PlannedSortie, ...]
     surface_legs: tuple[SurfaceLeg, ...]
     unassigned: tuple[Unassigned, ...]
     metrics: dict[str, float | int | str]
+    connecting_legs: tuple[SurfaceLeg, ...] = ()
+    journeys: dict[str, Journey] = field(default_factory=dict)  # flown bus + drone parcels by id
 
     def parcel_ids_by_outcome(self) -> dict[str, list[str]]:
         """Return parcel ids per outcome ("sortie", "surface", "unassigned"), with repeats kept."""

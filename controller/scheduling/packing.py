@@ -104,6 +104,8 @@ class Packer:
         ready = max(p.ready_at for p, _ in items)
         if ready + timedelta(seconds=route.duration_s) > self.latest_landing_at:
             return None
+        if len(items) == 1:
+            return route  # alone it is as early as it can be; lateness is the assignment's call
         offset = dict(zip(route.stops, route.arrival_offsets_s))
         for p, dest in items:
             if p.perishable and p.due_at is not None and ready + timedelta(seconds=offset[dest]) > p.due_at:

@@ -14,11 +14,20 @@ Algorithm (construction + local search, chosen on evidence: see `benchmarks/sche
 5. Parcels that do not fly go to the next ferry/bus run with room, with the reason; what cannot
    be served within the horizon is reported unassigned with the reason.
 
+Bus + drone journeys: a parcel whose origin or destination has no pad, but lies on a bus line that
+also calls at a service point with a pad (the hub), and that no single ferry/bus line serves end to
+end, is flown between hubs (`model.Journey`). First mile: the next bus with room takes it to the
+hub (reserved during classification; its drone leg is ready when the bus arrives). Last mile: the
+drone leg's deadline is the latest bus departure from the hub that arrives in time, and after the
+sortie is placed the first bus with room after the drop carries it on. If the drone leg does not
+fly, the bus reservation is released and the parcel is routed by surface as a whole.
+
 Deterministic: all ties break on ids; the only randomness (local-search order) uses `seed`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from dataclasses import dataclass, field
@@ -29,6 +38,7 @@ from controller.scheduling.estimator import LegEstimator, LegMatrix
 from controller.scheduling.model import (
     DroneSpec,
     DroneState,
+    Journey,
     Parcel,
     PlannedSortie,
     SchedulePlan,
@@ -118,7 +128,12 @@ class Scheduler:
         self.sorties: list[PlannedSortie] = []
         self.unassigned: list[Unassigned] = []
         self.to_surface: list[tuple[Parcel, str]] = []
-        self.counters = {"layer_changes": 0, "departure_shifts": 0, "productive_repositions": 0}
+        self.counters = {"layer_changes": 0, "departure_shifts": 0, "productive_repositions": 0,
+                         "last_mile_without_bus": 0}
+        self.hubs = bus_hubs(problem)
+        self.journeys: dict[str, Journey] = {}
+        self.originals: dict[str, Parcel] = {}  # parcel id -> the input parcel of a bus + drone journey
+        self.drone_parcels: dict[str, Parcel] = {}  # parcel id -> its drone leg (hub to hub)
 
     # -- budgets and wind --------------------------------------------------------------------
 
@@ -171,9 +186,13 @@ class Scheduler:
                 continue
             o_pad, d_pad = sp[parcel.origin], sp[parcel.destination]
             if o_pad is None or d_pad is None:
-                where = parcel.origin if o_pad is None else parcel.destination
-                self.to_surface.append((parcel, f"no drone pad at {where}"))
-                continue
+                drone_leg = self._journey(parcel) if self.p.drones and ref is not None else None
+                if drone_leg is None:
+                    where = parcel.origin if o_pad is None else parcel.destination
+                    self.to_surface.append((parcel, f"no drone pad at {where}"))
+                    continue
+                parcel = drone_leg
+                o_pad, d_pad = sp[parcel.origin], sp[parcel.destination]
             if not self.p.drones:
                 self.to_surface.append((parcel, "no drones in the fleet"))
                 continue
@@ -189,6 +208,65 @@ class Scheduler:
                     continue
             flying.setdefault(o_pad, []).append((parcel, d_pad))
         return flying
+
+    def _journey(self, parcel: Parcel) -> Parcel | None:
+        """Return the drone leg of a bus + drone journey for `parcel` (reserving its first-mile bus), or None."""
+        sp = self.p.service_point_pads
+        if self.surface.has_route(parcel.origin, parcel.destination):
+            return None  # one ferry/bus does it end to end: no transfer needed
+        origin, dest, ready, due = parcel.origin, parcel.destination, parcel.ready_at, parcel.due_at
+        first_line = last_line = None
+        if sp[origin] is None:
+            best = None
+            for hub in self.hubs.get(origin, ()):
+                if hub == dest:
+                    continue
+                leg = dataclasses.replace(parcel, destination=hub)
+                opt = self.surface.best_option(leg, max(ready, self.p.start_at), modes=("bus",), connecting=True)
+                if opt is not None and (best is None or opt.arrive_at < best[1].arrive_at):
+                    best = (leg, opt, hub)
+            if best is None:
+                return None
+            leg, opt, origin = best
+            if sp[dest] is None and not [h for h in self.hubs.get(dest, ()) if h != origin]:
+                return None
+            self.surface.assign(leg, opt, f"first mile by bus to the drone pad at {origin}", connecting=True)
+            first_line, ready = opt.line_id, opt.arrive_at
+        if sp[dest] is None:
+            hubs = [h for h in self.hubs.get(dest, ()) if h != origin]
+            if not hubs:
+                return None
+            o = self.p.pads[sp[origin]]  # type: ignore[index]
+            hub = min(hubs, key=lambda h: (math.dist((o.x_m, o.y_m), (self.p.pads[sp[h]].x_m,  # type: ignore[index]
+                                                                       self.p.pads[sp[h]].y_m)), h))  # type: ignore[index]
+            last_line = "?"  # set when the bus leg is booked after the sortie is placed
+            if due is not None:
+                due = self.surface.latest_departure(hub, dest, due, modes=("bus",)) or due
+            dest = hub
+        drone_leg = dataclasses.replace(parcel, origin=origin, destination=dest, ready_at=ready, due_at=due)
+        self.journeys[parcel.parcel_id] = Journey(parcel_id=parcel.parcel_id, drone_origin=origin,
+                                                  drone_destination=dest, first_mile_line_id=first_line,
+                                                  last_mile_line_id=last_line)
+        self.originals[parcel.parcel_id] = parcel
+        self.drone_parcels[parcel.parcel_id] = drone_leg
+        return drone_leg
+
+    def route_last_mile(self) -> None:
+        """Book the bus from the hub for every flown parcel whose destination has no pad."""
+        drops = sorted((leg.arrive_at, pid) for s in self.sorties for leg in s.legs for pid in leg.drop_parcel_ids
+                       if pid in self.journeys and self.journeys[pid].last_mile_line_id is not None)
+        for arrive_at, pid in drops:
+            j = self.journeys[pid]
+            leg = dataclasses.replace(self.originals[pid], origin=j.drone_destination)
+            earliest = arrive_at + timedelta(seconds=self.cfg.pad_slot_s)  # unload into the bus locker
+            opt = self.surface.best_option(leg, earliest, modes=("bus",), connecting=True)
+            if opt is None:
+                self.counters["last_mile_without_bus"] += 1
+                self.journeys[pid] = dataclasses.replace(j, last_mile_line_id=None)
+                continue
+            self.surface.assign(leg, opt, f"last mile by bus locker from the drone pad at {j.drone_destination}",
+                                connecting=True)
+            self.journeys[pid] = dataclasses.replace(j, last_mile_line_id=opt.line_id)
 
     def _packer(self, spec: DroneSpec) -> Packer:
         return Packer(self.evaluators[spec.model_id], budget_wh=self.budget_wh(spec),
@@ -327,7 +405,7 @@ class Scheduler:
             # A ferry/bus that arrives in time beats a late drone for perishables (objective 1).
             moved = []
             for p, _ in load.parcels:
-                if p.parcel_id in best.timing.late:
+                if p.parcel_id in best.timing.late and p.parcel_id not in self.journeys:
                     opt = self.surface.best_option(p, max(p.ready_at, self.p.start_at))
                     if opt is not None and p.due_at is not None and opt.arrive_at <= p.due_at:
                         self.surface.assign(p, opt, "no drone can deliver it before its deadline; "
@@ -530,6 +608,11 @@ class Scheduler:
             0 if it[0].perishable and it[0].due_at else 1,
             _ts(it[0].due_at) if it[0].due_at else 0.0, _ts(it[0].ready_at), it[0].parcel_id))
         for parcel, why in order:
+            if parcel.parcel_id in self.originals:
+                # The drone leg of a bus + drone journey does not fly: undo it, route the whole way.
+                if self.journeys.pop(parcel.parcel_id).first_mile_line_id is not None:
+                    self.surface.release(parcel.parcel_id)
+                parcel = self.originals[parcel.parcel_id]
             opt = self.surface.best_option(parcel, max(parcel.ready_at, self.p.start_at))
             if opt is None:
                 self.unassigned.append(Unassigned(parcel_id=parcel.parcel_id,
@@ -550,26 +633,31 @@ class Scheduler:
         ]
         self.assign(loads, drones)
         self.route_surface()
+        self.route_last_mile()
         return self._plan(loads)
 
     def _plan(self, loads: list[Load]) -> SchedulePlan:
         legs = self.surface.legs()
+        connecting = self.surface.legs(connecting=True)
         delivery = [s for s in self.sorties if s.purpose == "delivery"]
         flown_ids = {p for s in delivery for p in s.parcel_ids}
-        late_perishable = [p for s in self.sorties for p in s.late_parcel_ids] + [
-            p for leg in legs for p in leg.late_parcel_ids
-            if next(x for x in self.p.parcels if x.parcel_id == p).perishable]
+        perishable = {p.parcel_id for p in self.p.parcels if p.perishable}
+        late_perishable = {p for s in self.sorties for p in s.late_parcel_ids} | {
+            p for leg in legs + connecting for p in leg.late_parcel_ids if p in perishable}
         metrics: dict[str, float | int | str] = {
             "parcels": len(self.p.parcels),
             "parcels_by_drone": len(flown_ids),
             "parcels_by_surface": sum(len(leg.parcel_ids) for leg in legs),
             "parcels_unassigned": len(self.unassigned),
+            "parcels_bus_and_drone": len(self.journeys),
+            "last_mile_without_bus": self.counters["last_mile_without_bus"],
             "sorties": len(self.sorties),
             "delivery_sorties": len(delivery),
             "reposition_sorties": len(self.sorties) - len(delivery),
             "productive_repositions": self.counters["productive_repositions"],
             "sortie_lower_bound": sortie_lower_bound(
-                [p for p in self.p.parcels if p.parcel_id in flown_ids], self.p, self.fleet_specs),
+                [self.drone_parcels.get(p.parcel_id, p) for p in self.p.parcels if p.parcel_id in flown_ids],
+                self.p, self.fleet_specs),
             "energy_wh": round(sum(s.energy_wh for s in self.sorties), 1),
             "late_perishables": len(late_perishable),
             "layer_changes": self.counters["layer_changes"],
@@ -580,7 +668,24 @@ class Scheduler:
         }
         return SchedulePlan(sorties=tuple(self.sorties), surface_legs=tuple(legs),
                             unassigned=tuple(sorted(self.unassigned, key=lambda u: u.parcel_id)),
-                            metrics=metrics)
+                            metrics=metrics, connecting_legs=tuple(connecting),
+                            journeys=dict(sorted(self.journeys.items())))
+
+
+def bus_hubs(problem: SchedulingProblem) -> dict[str, tuple[str, ...]]:
+    """Return, per service point without a pad, the service points with a pad on a bus line calling there."""
+    sp = problem.service_point_pads
+    out: dict[str, list[str]] = {}
+    for line in problem.surface_lines:
+        if line.mode != "bus":
+            continue
+        calls = [c.service_point_id for c in line.calls]
+        hubs = [c for c in calls if sp.get(c)]
+        for c in calls:
+            if c in sp and sp[c] is None:
+                out.setdefault(c, [])
+                out[c].extend(h for h in hubs if h not in out[c])
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def sortie_lower_bound(parcels: list[Parcel], problem: SchedulingProblem, specs: list[DroneSpec]) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.scheduling.model import PlannedSortie, SchedulePlan
+from controller.scheduling.model import PlannedSortie, SchedulePlan, SurfaceLeg
 
 
 def iso_utc(t: datetime) -> str:
@@ -34,17 +34,27 @@ def sortie_json(s: PlannedSortie) -> dict[str, Any]:
     }
 
 
+def surface_leg_json(leg: SurfaceLeg) -> dict[str, Any]:
+    """Return one ferry/bus leg in the stable JSON shape."""
+    return {"mode": leg.mode, "line": leg.line_id, "parcels": list(leg.parcel_ids), "depart_at": iso_utc(leg.depart_at),
+            "arrive_at": iso_utc(leg.arrive_at), "origin": leg.origin, "destination": leg.destination,
+            "boxes": leg.boxes, "reasons": leg.reasons, "late_parcels": list(leg.late_parcel_ids),
+            "direction": leg.direction}
+
+
 def plan_json(plan: SchedulePlan) -> dict[str, Any]:
-    """Return the plan as the CLI's JSON document (without `rejected_rows`)."""
+    """Return the plan as the CLI's JSON document (without `rejected_rows`).
+
+    ``surface_legs`` hold surface-only parcels; ``connecting_legs`` the bus legs of flown parcels
+    whose village has no pad, and ``journeys`` their drone leg's origin/destination service points.
+    """
     return {
         "sorties": [sortie_json(s) for s in plan.sorties],
-        "surface_legs": [
-            {"mode": leg.mode, "line": leg.line_id, "parcels": list(leg.parcel_ids), "depart_at": iso_utc(leg.depart_at),
-             "arrive_at": iso_utc(leg.arrive_at), "origin": leg.origin, "destination": leg.destination,
-             "boxes": leg.boxes, "reasons": leg.reasons, "late_parcels": list(leg.late_parcel_ids),
-             "direction": leg.direction}
-            for leg in plan.surface_legs
-        ],
+        "surface_legs": [surface_leg_json(leg) for leg in plan.surface_legs],
+        "connecting_legs": [surface_leg_json(leg) for leg in plan.connecting_legs],
+        "journeys": {pid: {"drone_origin": j.drone_origin, "drone_destination": j.drone_destination,
+                           "first_mile_line": j.first_mile_line_id, "last_mile_line": j.last_mile_line_id}
+                     for pid, j in sorted(plan.journeys.items())},
         "unassigned": [{"parcel": u.parcel_id, "reason": u.reason} for u in plan.unassigned],
         "metrics": dict(plan.metrics),
     }

@@ -53,10 +53,16 @@ class _BoxStream:
     destination: str
     depart_at: datetime
     arrive_at: datetime
-    boxes: list[list[float]] = field(default_factory=list)  # [kg, litres] used per box
-    parcel_ids: list[str] = field(default_factory=list)
+    connecting: bool  # a bus leg of a bus + drone journey (reported apart from surface-only legs)
+    boxes: list[list[float]] = field(default_factory=list)  # [kg, litres] used per shared box
+    loose_slots: int = 0  # box slots taken by loose freight (ferry only)
+    items: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # id -> (kg, l, loose slots)
     reasons: dict[str, str] = field(default_factory=dict)
     late: list[str] = field(default_factory=list)
+
+    @property
+    def slots(self) -> int:
+        return len(self.boxes) + self.loose_slots
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,7 +88,8 @@ class SurfaceRouter:
         self.config = config
         self._capacity = {ln.line_id: ln.capacity_boxes for ln in lines}
         self._boxes_used: dict[tuple[str, int, str], int] = {}  # (line, run, direction) -> boxes
-        self._streams: dict[tuple[str, int, str, str, str], _BoxStream] = {}
+        self._streams: dict[tuple[str, int, str, str, str, bool], _BoxStream] = {}
+        self._where: dict[str, tuple[str, int, str, str, str, bool]] = {}  # parcel id -> its stream
 
     def _routes(self, origin: str, destination: str) -> list[tuple[DirectedLine, float, float]]:
         out = []
@@ -96,22 +103,39 @@ class SurfaceRouter:
                         break
         return out
 
-    def _fits(self, stream: _BoxStream | None, key: tuple[str, int, str], parcel: Parcel) -> bool:
+    def has_route(self, origin: str, destination: str) -> bool:
+        """Return whether one ferry/bus line (either direction) calls at `origin` and later at `destination`."""
+        return bool(self._routes(origin, destination))
+
+    def slots_for(self, parcel: Parcel, mode: str) -> int | None:
+        """Return the box slots `parcel` takes on `mode` (0: shares a standard box), None if it cannot go."""
+        c = self.config
+        if parcel.weight_kg <= c.surface_box_max_kg and parcel.volume_l <= c.surface_box_volume_l:
+            return 0
+        return None
+
+    def _fits(self, stream: _BoxStream | None, key: tuple[str, int, str], parcel: Parcel, loose: int) -> bool:
+        free = self._capacity[key[0]] - self._boxes_used.get(key, 0)
+        if loose:
+            return free >= loose
         if stream is not None and stream.boxes:
             kg, litres = stream.boxes[-1]
             if (kg + parcel.weight_kg <= self.config.surface_box_max_kg
                     and litres + parcel.volume_l <= self.config.surface_box_volume_l):
                 return True
-        return self._boxes_used.get(key, 0) < self._capacity[key[0]]
+        return free >= 1
 
-    def options(self, parcel: Parcel, earliest_at: datetime) -> list[SurfaceOption]:
-        """Return, per line, the first run leaving the origin at/after `earliest_at` with room."""
-        if (parcel.weight_kg > self.config.surface_box_max_kg
-                or parcel.volume_l > self.config.surface_box_volume_l):
-            return []
+    def options(self, parcel: Parcel, earliest_at: datetime, *, modes: tuple[str, ...] = ("ferry", "bus"),
+                connecting: bool = False) -> list[SurfaceOption]:
+        """Return, per line of `modes`, the first run leaving the origin at/after `earliest_at` with room."""
         out = []
         for dl, off_o, off_d in self._routes(parcel.origin, parcel.destination):
             line = dl.line
+            if line.mode not in modes:
+                continue
+            loose = self.slots_for(parcel, line.mode)
+            if loose is None:
+                continue
             for run, start in enumerate(line.departures):
                 depart = start + timedelta(seconds=off_o)
                 if depart < earliest_at:
@@ -119,16 +143,31 @@ class SurfaceRouter:
                 if depart > self.horizon_end_at:
                     break
                 key = (line.line_id, run, dl.direction)
-                stream = self._streams.get((line.line_id, run, dl.direction, parcel.origin, parcel.destination))
-                if self._fits(stream, key, parcel):
+                stream = self._streams.get((line.line_id, run, dl.direction, parcel.origin, parcel.destination,
+                                            connecting))
+                if self._fits(stream, key, parcel, loose):
                     out.append(SurfaceOption(line_id=line.line_id, mode=line.mode, run=run, direction=dl.direction,
                                              depart_at=depart, arrive_at=start + timedelta(seconds=off_d)))
                     break
         return sorted(out, key=lambda o: (o.arrive_at, o.depart_at, o.line_id))
 
-    def best_option(self, parcel: Parcel, earliest_at: datetime) -> SurfaceOption | None:
+    def latest_departure(self, origin: str, destination: str, arrive_by: datetime, *,
+                         modes: tuple[str, ...] = ("bus",)) -> datetime | None:
+        """Return the latest timetabled departure origin -> destination arriving by `arrive_by` (room ignored)."""
+        best = None
+        for dl, off_o, off_d in self._routes(origin, destination):
+            if dl.line.mode not in modes:
+                continue
+            for start in dl.line.departures:
+                if start + timedelta(seconds=off_d) <= arrive_by:
+                    depart = start + timedelta(seconds=off_o)
+                    best = depart if best is None or depart > best else best
+        return best
+
+    def best_option(self, parcel: Parcel, earliest_at: datetime, *, modes: tuple[str, ...] = ("ferry", "bus"),
+                    connecting: bool = False) -> SurfaceOption | None:
         """Return the earliest-arriving option (on-time ones first for deadline parcels), or None."""
-        opts = self.options(parcel, earliest_at)
+        opts = self.options(parcel, earliest_at, modes=modes, connecting=connecting)
         if not opts:
             return None
         if parcel.due_at is not None:
@@ -139,45 +178,76 @@ class SurfaceRouter:
 
     def no_option_reason(self, parcel: Parcel) -> str:
         """Return why a parcel has no surface option (call after `best_option` returned None)."""
-        if (parcel.weight_kg > self.config.surface_box_max_kg
-                or parcel.volume_l > self.config.surface_box_volume_l):
-            return "does not fit a standard turnover box for ferry/bus"
-        if not self._routes(parcel.origin, parcel.destination):
+        routes = self._routes(parcel.origin, parcel.destination)
+        if not routes:
             return f"no ferry or bus line runs {parcel.origin} -> {parcel.destination}"
+        if all(self.slots_for(parcel, dl.line.mode) is None for dl, _, _ in routes):
+            return self.size_reason(parcel)
         return "no ferry/bus departure with spare capacity before the horizon ends"
 
-    def assign(self, parcel: Parcel, option: SurfaceOption, reason: str) -> None:
+    def size_reason(self, parcel: Parcel) -> str:
+        """Return why `parcel` is too big for surface transport."""
+        return "does not fit a standard turnover box for ferry/bus"
+
+    def assign(self, parcel: Parcel, option: SurfaceOption, reason: str, *, connecting: bool = False) -> None:
         """Put `parcel` on `option`'s run, opening a new box when the current one is full."""
         line = next(ln for ln in self.lines if ln.line_id == option.line_id)
-        skey = (option.line_id, option.run, option.direction, parcel.origin, parcel.destination)
+        skey = (option.line_id, option.run, option.direction, parcel.origin, parcel.destination, connecting)
         stream = self._streams.get(skey)
         if stream is None:
             stream = _BoxStream(line=line, direction=option.direction, run=option.run, origin=parcel.origin,
                                 destination=parcel.destination, depart_at=option.depart_at,
-                                arrive_at=option.arrive_at)
+                                arrive_at=option.arrive_at, connecting=connecting)
             self._streams[skey] = stream
-        box = stream.boxes[-1] if stream.boxes else None
-        if (box is None or box[0] + parcel.weight_kg > self.config.surface_box_max_kg
-                or box[1] + parcel.volume_l > self.config.surface_box_volume_l):
-            stream.boxes.append([0.0, 0.0])
-            key = (option.line_id, option.run, option.direction)
-            self._boxes_used[key] = self._boxes_used.get(key, 0) + 1
-            box = stream.boxes[-1]
-        box[0] += parcel.weight_kg
-        box[1] += parcel.volume_l
-        stream.parcel_ids.append(parcel.parcel_id)
+        loose = self.slots_for(parcel, line.mode)
+        if loose is None:
+            raise AssertionError(f"parcel {parcel.parcel_id} does not fit {line.mode} {line.line_id}")
+        before = stream.slots
+        self._add(stream, parcel.weight_kg, parcel.volume_l, loose)
+        key = (option.line_id, option.run, option.direction)
+        self._boxes_used[key] = self._boxes_used.get(key, 0) + stream.slots - before
+        stream.items[parcel.parcel_id] = (parcel.weight_kg, parcel.volume_l, loose)
         stream.reasons[parcel.parcel_id] = reason
+        self._where[parcel.parcel_id] = skey
         if parcel.due_at is not None and option.arrive_at > parcel.due_at:
             stream.late.append(parcel.parcel_id)
 
-    def legs(self) -> list[SurfaceLeg]:
-        """Return the surface legs assigned so far, ordered by departure."""
+    def _add(self, stream: _BoxStream, kg: float, litres: float, loose: int) -> None:
+        if loose:
+            stream.loose_slots += loose
+            return
+        box = stream.boxes[-1] if stream.boxes else None
+        if (box is None or box[0] + kg > self.config.surface_box_max_kg
+                or box[1] + litres > self.config.surface_box_volume_l):
+            stream.boxes.append([0.0, 0.0])
+            box = stream.boxes[-1]
+        box[0] += kg
+        box[1] += litres
+
+    def release(self, parcel_id: str) -> None:
+        """Take `parcel_id` off the run it was assigned to (repacking that stream's boxes)."""
+        skey = self._where.pop(parcel_id)
+        stream = self._streams[skey]
+        before = stream.slots
+        del stream.items[parcel_id]
+        del stream.reasons[parcel_id]
+        stream.late = [p for p in stream.late if p != parcel_id]
+        stream.boxes, stream.loose_slots = [], 0
+        for kg, litres, loose in stream.items.values():
+            self._add(stream, kg, litres, loose)
+        key = skey[:3]
+        self._boxes_used[key] += stream.slots - before
+        if not stream.items:
+            del self._streams[skey]
+
+    def legs(self, *, connecting: bool = False) -> list[SurfaceLeg]:
+        """Return the surface-only (or, with `connecting`, the bus + drone) legs so far, by departure."""
         out = [
             SurfaceLeg(mode=s.line.mode, line_id=s.line.line_id, origin=s.origin, destination=s.destination,
-                       parcel_ids=tuple(s.parcel_ids), depart_at=s.depart_at, arrive_at=s.arrive_at,
-                       boxes=len(s.boxes), reasons=dict(s.reasons), late_parcel_ids=tuple(s.late),
+                       parcel_ids=tuple(s.items), depart_at=s.depart_at, arrive_at=s.arrive_at,
+                       boxes=s.slots, reasons=dict(s.reasons), late_parcel_ids=tuple(s.late),
                        direction=s.direction)
-            for s in self._streams.values()
+            for s in self._streams.values() if s.connecting == connecting
         ]
         return sorted(out, key=lambda leg: (leg.depart_at, leg.line_id, leg.origin, leg.destination))
 

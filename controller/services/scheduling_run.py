@@ -3,7 +3,6 @@ surface legs out. Runs are serialised (one at a time, also across several contro
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,19 +77,6 @@ def _fleet(session: Session, at: datetime, specs: dict[str, Any]) -> list[DroneS
     return states
 
 
-def last_mile_pads(scenario: Scenario) -> dict[str, str | None]:
-    """Service point -> the pad that serves it: its own, or for a village without one, the pad of a
-    service point on the same bus line (the drone drops there; the bus locker does the last mile)."""
-    pads: dict[str, str | None] = {point.id: point.pad for point in scenario.service_points}
-    for line in scenario.bus_lines:
-        on_line = [stop.service_point for stop in line.stops if stop.service_point]
-        hubs = [pads[point] for point in on_line if pads.get(point)]
-        for point in on_line:
-            if pads.get(point) is None and hubs:
-                pads[point] = hubs[0]
-    return pads
-
-
 def _estimator(scenario: Scenario, problem: SchedulingProblem, version: int) -> Any:
     key = (version, problem.config.cruise_alt_m)
     if key not in _estimators:
@@ -110,7 +96,6 @@ def run_schedule(session: Session, *, scenario: Scenario, request: ScheduleReque
     problem = problem_from_scenario(
         scenario, _pending_parcels(session, at), start_at=at, horizon_s=request.horizon_s,
         wind=WindForecast.constant(request.wind, start_at=at), drone_specs=specs, drones=_fleet(session, at, specs))
-    problem = dataclasses.replace(problem, service_point_pads=last_mile_pads(scenario))
     geofence, version = geofence_for(session)
     plan = plan_schedule(problem, _estimator(scenario, problem, version), seed=request.seed)
     doc = plan_json(plan)

@@ -21,7 +21,8 @@ PADS = {
     "c": Pad(pad_id="c", x_m=0.0, y_m=9000.0, capacity=1, service_point_id="sp-c"),
     "far": Pad(pad_id="far", x_m=200_000.0, y_m=0.0, capacity=1, service_point_id="sp-far"),
 }
-SP_PADS = {"sp-hub": "hub", "sp-a": "a", "sp-b": "b", "sp-c": "c", "sp-far": "far", "sp-village": None}
+SP_PADS = {"sp-hub": "hub", "sp-a": "a", "sp-b": "b", "sp-c": "c", "sp-far": "far", "sp-village": None,
+           "sp-hamlet": None}
 FERRY = SurfaceLine(line_id="ferry-1", mode="ferry",
                     calls=(SurfaceCall(service_point_id="sp-hub", offset_s=0.0),
                            SurfaceCall(service_point_id="sp-a", offset_s=1800.0),
@@ -29,6 +30,13 @@ FERRY = SurfaceLine(line_id="ferry-1", mode="ferry",
                            SurfaceCall(service_point_id="sp-far", offset_s=7200.0),
                            SurfaceCall(service_point_id="sp-village", offset_s=9000.0)),
                     departures=(T0 + timedelta(hours=1), T0 + timedelta(hours=5)), capacity_boxes=10)
+
+
+# A bus on island "a": sp-a (pad a) -> sp-hamlet (no pad) in 15 min, every 2 h from 00:30; 5 min turnaround.
+BUS = SurfaceLine(line_id="bus-a", mode="bus",
+                  calls=(SurfaceCall(service_point_id="sp-a", offset_s=0.0),
+                         SurfaceCall(service_point_id="sp-hamlet", offset_s=900.0)),
+                  departures=tuple(T0 + timedelta(minutes=30 + 120 * k) for k in range(6)), capacity_boxes=2)
 
 
 def parcel(pid: str, dest: str = "sp-a", kg: float = 1.0, litres: float = 5.0, origin: str = "sp-hub",
@@ -46,7 +54,7 @@ def problem(parcels: list[Parcel], *, drones: int = 2, wind_ms: float = 3.0, hor
         drones=tuple(DroneState(drone_id=f"d{i}", model_id="hauler", pad_id=drone_pad, battery_wh=1800.0,
                                 available_at=T0) for i in range(drones)),
         parcels=tuple(parcels), wind=WindForecast.constant(Wind(speed_m_s=wind_ms, from_deg=270.0), start_at=T0),
-        surface_lines=(FERRY,), config=config or SchedulerConfig(),
+        surface_lines=(FERRY, BUS), config=config or SchedulerConfig(),
     )
 
 

@@ -18,6 +18,13 @@ def _every_parcel_once(prob, plan):
     out = plan.parcel_ids_by_outcome()
     seen = Counter(out["sortie"] + out["surface"] + out["unassigned"])
     assert seen == Counter(p.parcel_id for p in prob.parcels)
+    # Bus legs of bus + drone journeys carry only flown parcels, each at most once per end.
+    connecting = Counter(p for leg in plan.connecting_legs for p in leg.parcel_ids)
+    assert set(connecting) <= set(out["sortie"]) and set(plan.journeys) <= set(out["sortie"])
+    assert all(leg.mode == "bus" for leg in plan.connecting_legs)
+    for pid, n in connecting.items():
+        j = plan.journeys[pid]
+        assert n == (j.first_mile_line_id is not None) + (j.last_mile_line_id is not None)
 
 
 def test_limits_respected_on_every_sortie():
@@ -166,8 +173,8 @@ def test_multi_trip_drones_swap_between_sorties():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(["sp-hub", "sp-a", "sp-b", "sp-village", "sp-nope"]),
-                          st.sampled_from(["sp-a", "sp-b", "sp-c", "sp-far", "sp-village", "sp-hub"]),
+@given(st.lists(st.tuples(st.sampled_from(["sp-hub", "sp-a", "sp-b", "sp-village", "sp-hamlet", "sp-nope"]),
+                          st.sampled_from(["sp-a", "sp-b", "sp-c", "sp-far", "sp-village", "sp-hamlet", "sp-hub"]),
                           st.floats(0.1, 12.0), st.floats(0.5, 70.0), st.floats(0, 12),
                           st.one_of(st.none(), st.floats(0.5, 14)), st.booleans()),
                 max_size=25),

@@ -13,6 +13,7 @@ from controller.scheduling.from_scenario import (
     config_from_scenario, drone_specs_from_catalogue, problem_from_scenario,
 )
 from controller.scheduling.straight_line import StraightLineEstimator
+from controller.scheduling.planner import Scheduler
 from tests.scheduling.helpers import T0, estimator, parcel, problem
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -86,3 +87,87 @@ def test_shengsi_upward_ferry_and_bus_use_return_runs(shengsi):
     tea = legs["tea"]
     assert (tea.mode, tea.line_id, tea.direction) == ("bus", "huaniao-1", "return")
     assert (tea.depart_at, tea.arrive_at) == (_local(7, 55), _local(8, 15))
+
+
+# -- bus + drone journeys --------------------------------------------------------------------------
+
+
+def test_downward_village_parcel_flies_to_the_hub_then_rides_the_bus_locker():
+    p = parcel("down", dest="sp-hamlet", kg=1.0, litres=5)
+    plan = plan_schedule(problem([p]), estimator())
+    (sortie,) = plan.sorties
+    assert sortie.stops == ("a",) and sortie.parcel_ids == ("down",)
+    (bus,) = plan.connecting_legs
+    assert (bus.mode, bus.line_id, bus.origin, bus.destination) == ("bus", "bus-a", "sp-a", "sp-hamlet")
+    assert bus.depart_at >= sortie.arrive_at  # the bus leaves after the drone dropped it
+    assert bus.depart_at - sortie.arrive_at < timedelta(hours=2)  # ... on the first bus after that
+    assert plan.journeys["down"].drone_destination == "sp-a"
+    assert plan.journeys["down"].last_mile_line_id == "bus-a"
+    assert not plan.surface_legs and not plan.unassigned
+
+
+def test_upward_village_parcel_rides_the_bus_first_and_is_flown_after_it_arrives():
+    p = parcel("up", origin="sp-hamlet", dest="sp-hub", kg=1.0, litres=5)
+    plan = plan_schedule(problem([p], drone_pad="a"), estimator())
+    (bus,) = plan.connecting_legs
+    # 00:30 run reaches the hamlet at 00:45, turns round 5 min, back at sp-a at 01:05.
+    assert (bus.origin, bus.destination, bus.direction) == ("sp-hamlet", "sp-a", "return")
+    assert bus.arrive_at == T0 + timedelta(hours=1, minutes=5)
+    (sortie,) = plan.sorties
+    assert sortie.origin_pad == "a" and sortie.stops == ("hub",)
+    assert sortie.depart_at >= bus.arrive_at
+    assert plan.journeys["up"].first_mile_line_id == "bus-a"
+
+
+def test_deadline_of_the_drone_leg_accounts_for_the_bus():
+    # Due 02:20 at the hamlet: only the 02:30 bus is too late, the 00:30 bus (arrives 00:45) is early
+    # enough only if the drone lands at sp-a before 00:30; with the bus the drone leg is due at 00:30.
+    # Perishable seafood ready 00:00 flies at once and makes the 00:30 bus.
+    fish = parcel("fish", dest="sp-hamlet", kg=2.0, litres=8, due_h=2 + 20 / 60, perishable=True)
+    plan = plan_schedule(problem([fish]), estimator())
+    (bus,) = plan.connecting_legs
+    assert bus.depart_at == T0 + timedelta(minutes=30) and bus.arrive_at <= fish.due_at
+    assert plan.metrics["late_perishables"] == 0
+    sched = Scheduler(problem([fish]), estimator())
+    sched.run()
+    assert sched.drone_parcels["fish"].due_at == T0 + timedelta(minutes=30)
+
+
+def test_drone_leg_that_cannot_fly_releases_the_bus_and_goes_by_surface():
+    # Grounded: the first-mile bus reservation is undone; no single line serves hamlet -> hub.
+    p = parcel("up", origin="sp-hamlet", dest="sp-hub", kg=1.0, litres=5)
+    plan = plan_schedule(problem([p], wind_ms=14.0), estimator())
+    assert not plan.sorties and not plan.connecting_legs and not plan.journeys
+    (u,) = plan.unassigned
+    assert "no drone pad at sp-hamlet" in u.reason or "grounded" in u.reason
+
+
+def test_direct_bus_is_preferred_over_a_transfer():
+    # sp-a -> sp-hamlet is one bus ride: no drone leg.
+    plan = plan_schedule(problem([parcel("x", origin="sp-a", dest="sp-hamlet")]), estimator())
+    assert not plan.sorties and plan.surface_legs[0].line_id == "bus-a"
+
+
+def test_shengsi_village_parcels_are_bus_plus_drone(shengsi):
+    start = _local(7, 0)
+    parcels = [
+        Parcel(parcel_id="up", origin="dengta-village", destination="caiyuan-dc", weight_kg=1.5, volume_l=8.0,
+               ready_at=start),
+        Parcel(parcel_id="down", origin="caiyuan-dc", destination="daao-village", weight_kg=1.5, volume_l=8.0,
+               ready_at=start),
+    ]
+    specs = drone_specs_from_catalogue()
+    prob = problem_from_scenario(shengsi, parcels, start_at=start, horizon_s=12 * 3600,
+                                 wind=WindForecast.constant(Wind(speed_m_s=3.0, from_deg=0.0), start_at=start),
+                                 drone_specs=specs, config=config_from_scenario(shengsi))
+    plan = plan_schedule(prob, StraightLineEstimator(pads=prob.pads))
+    assert {p for s in plan.sorties for p in s.parcel_ids} == {"up", "down"}, plan.unassigned
+    legs = {leg.parcel_ids[0]: leg for leg in plan.connecting_legs}
+    assert (legs["up"].line_id, legs["up"].origin, legs["up"].destination) == (
+        "huaniao-1", "dengta-village", "huaniao-station")
+    assert (legs["down"].line_id, legs["down"].origin, legs["down"].destination) == (
+        "huanglong-1", "huanglong-station", "daao-village")
+    up_sortie = next(s for s in plan.sorties if "up" in s.parcel_ids)
+    assert up_sortie.origin_pad == "huaniao" and up_sortie.depart_at >= legs["up"].arrive_at
+    down_drop = next(leg for s in plan.sorties for leg in s.legs if "down" in leg.drop_parcel_ids)
+    assert down_drop.to_pad == "huanglong" and legs["down"].depart_at >= down_drop.arrive_at
