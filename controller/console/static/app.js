@@ -313,8 +313,8 @@ async function showDetail(id, { keepIfGone = false } = {}) {
       <dt>${t("planHash")}</dt><dd><code class="hash">${esc(s.plan_hash)}</code></dd>
     </dl>
     <h4>${t("legs")}</h4>
-    <ol class="legs">${(s.legs || []).map((l) => `<li>${esc(padName(l.from))} → ${esc(padName(l.to))} · ${fmtTime(l.depart_at)}–${fmtTime(l.arrive_at)} ·
-      ${num((l.length_m || 0) / 1000, 1)} km · ${num(l.energy_wh)} Wh · ${num(l.payload_kg, 2)} kg</li>`).join("")}</ol>
+    <ol class="legs">${(s.legs || []).map((l) => `<li>${esc(padName(l.from))} → ${esc(padName(l.to))} · ${num((l.length_m || 0) / 1000, 1)} km${
+      l.depart_at ? ` · ${fmtTime(l.depart_at)}–${fmtTime(l.arrive_at)}` : ""}${l.energy_wh !== undefined ? ` · ${num(l.energy_wh)} Wh` : ""}</li>`).join("")}</ol>
     <h4>${t("transitions")}</h4>
     <ol class="transitions" data-testid="transitions">${s.transitions.map((tr) => `<li>${fmtDateTime(tr.at)} · ${esc(tr.from_state ? t(`ss_${tr.from_state}`) : "—")} →
       <b>${esc(t(`ss_${tr.to_state}`))}</b> · ${esc(tr.actor)}${tr.reason ? ` · ${esc(tr.reason)}` : ""}</li>`).join("")}</ol>`;

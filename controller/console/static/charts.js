@@ -11,9 +11,12 @@ function el(name, attrs = {}, parent = null, text = null) {
 }
 
 function niceMax(value) {
-  if (value <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(value));
-  return [1, 2, 2.5, 5, 10].map((m) => m * p).find((m) => m >= value);
+  // Four grid steps of a round, whole size (the plots count whole things): 4, 8 … 40, 60, 80, 100, 120 …
+  if (value <= 4) return 4;
+  const quarter = value / 4;
+  if (quarter <= 10) return 4 * Math.ceil(quarter);
+  const p = 10 ** Math.floor(Math.log10(quarter));
+  return 4 * [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * p).find((m) => m >= quarter);
 }
 
 function frame(labels, max, format) {
