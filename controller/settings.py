@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     corridor_rtl_on_breach: bool = False
     mavlink_system_id: int = Field(default=250, ge=1, le=255, description="The controller's own MAVLink sysid.")
     mavlink_component_id: int = Field(default=190, ge=1, le=255, description="MAV_COMP_ID_MISSIONPLANNER.")
+    run_vehicles: bool = Field(default=False, description="Fly approved sorties on drones with a connection URL.")
+    executor_tick_s: float = Field(default=1.0, gt=0, description="How often the executor looks for work (s).")
+    gcs_heartbeat_period_s: float = Field(
+        default=1.0, gt=0, le=1.0,
+        description="GCS HEARTBEAT period (s). Simulated vehicles running N times faster need 1/N.")
     pickup_code_ttl_h: float = Field(default=72.0, gt=0)
     instance_id: str | None = Field(default=None, description="Name of this controller instance (leases).")
 

@@ -244,7 +244,7 @@ class SortieRunner:
             derived = S.COMPLETED if self.link.mission_seq and self.link.mission_seq > 1 else S.READY
         self._was_airborne = derived in _FLYING
         await self._to(derived, "re-attached after controller restart", mission_seq=self.link.mission_seq,
-                       mode=self.link.mode, armed=self.link.armed)
+                       mode=self.link.mode, armed=self.link.armed, **self._position())
         return self.state
 
     # --- monitoring -----------------------------------------------------------------------------------
@@ -280,7 +280,9 @@ class SortieRunner:
             except TimeoutError:
                 log.error("vehicle %s: sortie still not finished after %.0f s", self.link.sysid,
                           self.timing.flight_timeout_s)
-        if self._landed_and_disarmed() and self.state in (_FLYING | {S.READY}) and self._was_airborne:
+        if self._landed_and_disarmed() and self.state in (_FLYING | _OFF_NOMINAL | {S.READY}) \
+                and self._was_airborne:
+            # An aborted, diverted or failsafe flight that is down completes too; its outcome says where.
             await self._to(S.COMPLETED, "landed and disarmed", **self._position())
         return self.state
 

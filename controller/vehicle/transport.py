@@ -124,7 +124,8 @@ class MavlinkConnection:
         self.send(None)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5.0)
-        if self._conn is not None:
+        # A TCP link that lost its peer is mid-reconnect with no socket; there is nothing to close then.
+        if self._conn is not None and getattr(self._conn, "port", True) is not None:
             self._conn.close()
         for fd in (self._wake_r, self._wake_w):
             if fd >= 0:

@@ -101,7 +101,9 @@ async def test_mode_change_not_by_us_is_failsafe_and_link_loss_resumes(rig):
     await feed_and_wait(router, runner, transitions, [heartbeat(6)], "failsafe")  # off-nominal kept
     router.dispatch(landed(1))
     router.dispatch(heartbeat(6, armed=False))
-    assert await asyncio.wait_for(task, 3) is SortieState.FAILSAFE
+    # Down and disarmed: the failsafe flight completes, with the failsafe kept in its history.
+    assert await asyncio.wait_for(task, 3) is SortieState.COMPLETED
+    assert [t[0] for t in transitions][-2:] == ["failsafe", "completed"]
 
 
 async def test_failsafe_statustext(rig):
