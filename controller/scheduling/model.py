@@ -170,8 +170,16 @@ class SchedulerConfig:
     max_departure_shift_s: float = 3600.0
     payload_bucket_kg: float = 0.25  # estimator cache granularity (payload rounded up)
     gust_factor: float = 1.3  # gust = mean x factor when the forecast has no gust
-    surface_box_volume_l: float = 60.0
+    surface_box_volume_l: float = 60.0  # standard turnover box; parcels share boxes
     surface_box_max_kg: float = 25.0
+    # Ferries also take loose freight too big for a box; it takes max(ceil(l / box l), ceil(kg / box kg))
+    # box slots of the run's capacity, up to these (assumed) limits for one parcel handled by hand.
+    ferry_loose_max_kg: float = 50.0
+    ferry_loose_max_l: float = 300.0
+    # Buses carry parcels in the bus locker: the largest (L) compartment is assumed 50 x 40 x 30 cm
+    # inside (60 l), rated 25 kg, i.e. one turnover box; bigger parcels do not go by bus.
+    bus_compartment_max_kg: float = 25.0
+    bus_compartment_max_l: float = 60.0
     # Lines run both ways: after a run reaches its last call it turns round (crew change, unloading)
     # and calls at the same service points in reverse, with the outbound stop-to-stop times. Assumed
     # turnarounds: 20 min for a ferry, 5 min for a bus. None makes that mode's lines one-way.

@@ -6,11 +6,15 @@ turnaround: `SchedulerConfig.ferry_turnaround_s` / `bus_turnaround_s`; the retur
 leaving the first call at T leaves the last call at T + last offset + turnaround, with the outbound
 stop-to-stop times mirrored). Each direction of a run has its own `capacity_boxes`. Parcels travel in standard turnover boxes, one box stream per (run, origin, destination); a run
 carries at most `capacity_boxes` boxes in total (counted over the whole run, which is conservative
-for boxes unloaded part-way).
+for boxes unloaded part-way). On ferries a parcel too big for a box may go as loose freight taking
+ceil(volume / box volume) or ceil(weight / box weight) box slots, whichever is more, up to
+`SchedulerConfig.ferry_loose_max_kg` / `ferry_loose_max_l`; on buses a parcel must fit the locker's
+L compartment (`bus_compartment_max_kg` / `bus_compartment_max_l`) and shares boxes like any other.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -110,8 +114,14 @@ class SurfaceRouter:
     def slots_for(self, parcel: Parcel, mode: str) -> int | None:
         """Return the box slots `parcel` takes on `mode` (0: shares a standard box), None if it cannot go."""
         c = self.config
+        if mode == "bus" and (parcel.weight_kg > c.bus_compartment_max_kg
+                              or parcel.volume_l > c.bus_compartment_max_l):
+            return None
         if parcel.weight_kg <= c.surface_box_max_kg and parcel.volume_l <= c.surface_box_volume_l:
             return 0
+        if mode == "ferry" and parcel.weight_kg <= c.ferry_loose_max_kg and parcel.volume_l <= c.ferry_loose_max_l:
+            return max(math.ceil(parcel.volume_l / c.surface_box_volume_l - 1e-9),
+                       math.ceil(parcel.weight_kg / c.surface_box_max_kg - 1e-9))
         return None
 
     def _fits(self, stream: _BoxStream | None, key: tuple[str, int, str], parcel: Parcel, loose: int) -> bool:
@@ -187,7 +197,10 @@ class SurfaceRouter:
 
     def size_reason(self, parcel: Parcel) -> str:
         """Return why `parcel` is too big for surface transport."""
-        return "does not fit a standard turnover box for ferry/bus"
+        c = self.config
+        return (f"too big for ferry/bus: {parcel.weight_kg:.1f} kg, {parcel.volume_l:.0f} l exceeds ferry loose "
+                f"freight ({c.ferry_loose_max_kg:g} kg, {c.ferry_loose_max_l:g} l) and the bus locker's L "
+                f"compartment ({c.bus_compartment_max_kg:g} kg, {c.bus_compartment_max_l:g} l)")
 
     def assign(self, parcel: Parcel, option: SurfaceOption, reason: str, *, connecting: bool = False) -> None:
         """Put `parcel` on `option`'s run, opening a new box when the current one is full."""

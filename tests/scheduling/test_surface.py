@@ -171,3 +171,34 @@ def test_shengsi_village_parcels_are_bus_plus_drone(shengsi):
     assert up_sortie.origin_pad == "huaniao" and up_sortie.depart_at >= legs["up"].arrive_at
     down_drop = next(leg for s in plan.sorties for leg in s.legs if "down" in leg.drop_parcel_ids)
     assert down_drop.to_pad == "huanglong" and legs["down"].depart_at >= down_drop.arrive_at
+
+
+# -- oversize freight -------------------------------------------------------------------------------
+
+
+def test_oversize_parcel_goes_as_loose_ferry_freight_taking_several_box_slots():
+    big = parcel("big", dest="sp-b", kg=40.0, litres=130.0)  # 3 slots by volume, 2 by weight
+    small = parcel("small", dest="sp-b", kg=9.0, litres=20.0)  # too heavy to fly, shares a box
+    plan = plan_schedule(problem([big, small]), estimator())
+    legs = {p: leg for leg in plan.surface_legs for p in leg.parcel_ids}
+    assert legs["big"].mode == "ferry" and legs["big"] is legs["small"]
+    assert legs["big"].boxes == 3 + 1
+
+
+def test_oversize_freight_respects_run_capacity_and_the_loose_limits():
+    # ferry-1 has 10 box slots per run: three 4-slot parcels fill two on the first run, one goes later.
+    heavy = [parcel(f"h{i}", dest="sp-a", kg=30.0, litres=200.0) for i in range(3)]
+    too_big = parcel("crate", dest="sp-a", kg=60.0, litres=100.0)
+    plan = plan_schedule(problem([*heavy, too_big], horizon_h=12), estimator())
+    departs = sorted(leg.depart_at for leg in plan.surface_legs for _ in leg.parcel_ids)
+    assert departs == [T0 + timedelta(hours=1)] * 2 + [T0 + timedelta(hours=5)]
+    (u,) = plan.unassigned
+    assert u.parcel_id == "crate" and "too big for ferry/bus" in u.reason
+
+
+def test_bus_keeps_the_compartment_rule():
+    # sp-a -> sp-hamlet is served only by the bus: a 70 l parcel does not fit its L compartment.
+    plan = plan_schedule(problem([parcel("bulky", origin="sp-a", dest="sp-hamlet", kg=8.0, litres=70.0)]),
+                         estimator())
+    (u,) = plan.unassigned
+    assert "L compartment" in u.reason and not plan.surface_legs
