@@ -10,10 +10,12 @@ import pytest
 from controller.scenario import load_scenario
 from controller.scheduling import Parcel, SchedulerConfig, Wind, WindForecast, plan_schedule
 from controller.scheduling.from_scenario import (
-    config_from_scenario, drone_specs_from_catalogue, problem_from_scenario,
+    config_from_scenario,
+    drone_specs_from_catalogue,
+    problem_from_scenario,
 )
-from controller.scheduling.straight_line import StraightLineEstimator
 from controller.scheduling.planner import Scheduler
+from controller.scheduling.straight_line import StraightLineEstimator
 from tests.scheduling.helpers import T0, estimator, parcel, problem
 
 CST = ZoneInfo("Asia/Shanghai")
