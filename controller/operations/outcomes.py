@@ -33,11 +33,13 @@ def _drops(session: Session, sortie_id: str) -> list[SortieParcel]:
 
 
 def parcels_took_off(session: Session, *, sortie: Sortie, actor: str) -> None:
-    """The drone is airborne: its scheduled parcels are in transit by drone."""
+    """The drone is airborne: its parcels are in transit by drone (those scheduled, and first-mile
+    parcels that a bus brought to the origin's service point)."""
     origin = session.get(Pad, sortie.origin_pad_id)
+    boarding = {ParcelState.SCHEDULED.value, ParcelState.AT_SERVICE_POINT.value}
     for drop in _drops(session, sortie.id):
         parcel = session.get(Parcel, drop.parcel_id)
-        if parcel is not None and parcel.state == ParcelState.SCHEDULED.value:
+        if parcel is not None and parcel.state in boarding and parcel.sortie_id == sortie.id:
             parcels.transition_parcel(session, parcel_id=parcel.id, to_state=ParcelState.IN_TRANSIT_DRONE,
                                       actor=actor, place_id=origin.service_point_id if origin else None,
                                       reason=f"sortie {sortie.id} took off", sortie_id=sortie.id)

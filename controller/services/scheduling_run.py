@@ -132,6 +132,18 @@ def run_schedule(session: Session, *, scenario: Scenario, request: ScheduleReque
             parcels.transition_parcel(session, parcel_id=parcel_id, to_state=ParcelState.SCHEDULED, actor=actor,
                                       reason=f"{leg.mode} {leg.line_id}: {leg.reasons.get(parcel_id, '')}".strip())
         view["id"] = leg_id
+    # The bus legs of flown village parcels (first mile to the hub, last mile from it) are kept too, so
+    # the whole journey is in the database; their parcels are already scheduled with their sortie.
+    not_flown = {u["parcel"] for u in unplanned}
+    for index, (leg, view) in enumerate(zip(plan.connecting_legs, doc.get("connecting_legs", [])), start=1):
+        carried = [p for p in leg.parcel_ids if p not in not_flown]
+        view["parcels"] = carried
+        if not carried:
+            continue
+        leg_id = f"C{run_tag}-{index:03d}"
+        session.add(SurfaceLeg(id=leg_id, mode=leg.mode, line_id=leg.line_id, depart_at=leg.depart_at,
+                               parcel_ids=carried, reason="connecting bus leg of a bus + drone journey"))
+        view["id"] = leg_id
     doc["sorties"] = [s for s in doc["sorties"] if s["id"].startswith("S" + run_tag)]
     doc["unassigned"].extend(unplanned)
     doc["metrics"].update({"runtime_s": round(time.perf_counter() - started, 3), "geofence_version": version,

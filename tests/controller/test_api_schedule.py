@@ -118,3 +118,19 @@ def test_village_parcels_fly_to_the_pad_on_their_bus_line(scheduled) -> None:  #
     assert flown, f"no village parcel was flown: {plan['unassigned']}"
     for parcel, pad in flown.items():
         assert drops[parcel] == pad
+
+
+def test_connecting_bus_legs_are_stored(scheduled, shengsi_factory) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from controller.db.models import SurfaceLeg
+
+    _, plan = scheduled
+    connecting = [leg for leg in plan.get("connecting_legs", []) if leg["parcels"]]
+    assert connecting, "the sample has village parcels flown via a hub; their bus legs must be planned"
+    with shengsi_factory() as session:
+        stored = {leg.id: leg for leg in session.scalars(select(SurfaceLeg)) if leg.id.startswith("C")}
+    assert {leg["id"] for leg in connecting} == set(stored)
+    flown = {p for s in plan["sorties"] for p in s["parcels"]}
+    for leg in stored.values():
+        assert leg.mode == "bus" and set(leg.parcel_ids) <= flown
