@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+from controller import clock
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime; SQLite returns naive values, so attach UTC on the way out."""
@@ -30,5 +32,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+    """The current time of the process clock (:mod:`controller.clock`), timezone-aware UTC.
+
+    Real time unless a simulation installed a scaled clock.
+    """
+    return clock.now()
