@@ -16,6 +16,7 @@ from controller.api.routes import (
 )
 from controller.db.engine import make_engine, make_session_factory
 from controller.events import EventBus
+from controller.observability import install_metrics
 from controller.operations.ground import GroundOperations
 from controller.operations.lifespan import run_vehicle_executor
 from controller.settings import Settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
     for module in (health, network, parcels, drones, users, schedule, sorties, events, board, console):
         app.include_router(module.router)
+    install_metrics(app)  # last: its timing middleware is the outermost, so 413s and preflights count
     return app
 
 

@@ -16,6 +16,8 @@ PUBLIC = None
 EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
+    # Prometheus scrapes without a token; counts only, no ids (see controller/observability.py).
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/api/v1/scenario"): EVERYONE,
     ("GET", "/api/v1/network"): EVERYONE,
     ("GET", "/api/v1/service-points"): EVERYONE,
