@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 S = SortieState
 REATTACH_STATES = [s.value for s in ACTIVE]
 LEASE_S = 15.0
+# A sortie whose driver task crashed is retried after tick_s * 2**attempts (capped), then given up.
+RETRY_MAX_BACKOFF_S = 60.0
+RETRY_MAX_ATTEMPTS = 6
 
 
 @dataclass(kw_only=True)
@@ -73,6 +77,8 @@ class SortieExecutor:
         self._timing = timing
         self._launch_early_s = launch_early_s
         self.running: dict[str, _Running] = {}
+        # sortie id -> (failed attempts, monotonic time of the next attempt; inf once given up)
+        self.failures: dict[str, tuple[int, float]] = {}
         self._connected_urls: set[str] = set()
         self._connect_lock = asyncio.Lock()
 
@@ -95,9 +101,12 @@ class SortieExecutor:
         expired = await asyncio.to_thread(self._expire_approvals)
         for sortie_id in expired:
             self._events.publish("sortie", {"id": sortie_id, "state": "planned", "reason": "approval expired"})
+        loop_now = time.monotonic()
         for sortie_id, state in await asyncio.to_thread(self._claimable):
             if sortie_id in self.running:
                 continue
+            if sortie_id in self.failures and self.failures[sortie_id][1] > loop_now:
+                continue  # backing off after a crash (or given up): no retry every tick
             claimed = await asyncio.to_thread(self._claim, sortie_id)
             if claimed:
                 self._start(sortie_id, claimed, reattach=state != S.APPROVED.value)
@@ -293,7 +302,7 @@ class SortieExecutor:
                     await runner.reattach()
                     await runner.monitor()
                 elif reattach:
-                    await self._resume_on_ground(runner)
+                    await self._resume_on_ground(runner, state)
                 else:
                     await runner.run()
             finally:
@@ -302,14 +311,25 @@ class SortieExecutor:
             raise
         except Exception as exc:  # noqa: BLE001 - the sortie must end in a stated failure, not vanish
             log.exception("sortie %s: executor failure", sortie_id)
-            self._events.publish("alert", {"severity": "critical", "kind": "executor_error", "sortie_id": sortie_id,
-                                           "message": f"{exc.__class__.__name__}: {exc}"})
+            await asyncio.to_thread(self._record_failure, sortie_id, exc)
+        else:
+            self.failures.pop(sortie_id, None)
         finally:
             if not asyncio.current_task().cancelled():  # type: ignore[union-attr]
                 await asyncio.to_thread(self._release_lease_if_done, sortie_id)
 
-    async def _resume_on_ground(self, runner: SortieRunner) -> None:
-        """After a restart before take-off: fly if the vehicle holds the verified mission, else re-upload."""
+    async def _resume_on_ground(self, runner: SortieRunner, state: str) -> None:
+        """After a restart before take-off: fly if the vehicle holds the verified mission, else re-upload.
+
+        A sortie left in ``uploading`` is uploaded again from the start: the mission on the vehicle
+        may match while the fence parameters were never set (the upload ends with them), so only
+        ``ready`` proves the whole preparation was done. A vehicle that is armed is never re-uploaded.
+        """
+        if state == S.UPLOADING.value:
+            await runner.link.wait_heartbeat(timeout_s=self._timing.ready_timeout_s)
+            if not runner.link.armed:
+                await runner.run()
+                return
         try:
             await runner.reattach()
         except VehicleLinkError:
@@ -320,6 +340,25 @@ class SortieExecutor:
                 await runner.monitor()
         else:
             await runner.monitor()
+
+    def _record_failure(self, sortie_id: str, exc: Exception) -> None:
+        """Back off before driving the sortie again; alert (persisted) on the first failure and on giving up.
+
+        The lease is not renewed while backing off, so another live controller may try once it expires.
+        """
+        attempts = self.failures.get(sortie_id, (0, 0.0))[0] + 1
+        given_up = attempts >= RETRY_MAX_ATTEMPTS
+        delay_s = float("inf") if given_up else min(RETRY_MAX_BACKOFF_S, self._tick_s * 2 ** attempts)
+        self.failures[sortie_id] = (attempts, time.monotonic() + delay_s)
+        what = f"{exc.__class__.__name__}: {exc}"
+        if attempts == 1 or given_up:
+            message = (f"sortie {sortie_id}: executor gave up after {attempts} failed attempts ({what}); "
+                       "needs an operator" if given_up else
+                       f"sortie {sortie_id}: executor failure ({what}); retrying with back-off")
+            with transaction(self._factory) as session:
+                sortie = session.get(Sortie, sortie_id)
+                if sortie is not None:
+                    self._alert(session, sortie, "critical", "executor_error", message)
 
     def _release_lease_if_done(self, sortie_id: str) -> None:
         with self._factory() as session:
