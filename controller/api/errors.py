@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from controller.domain.errors import DispatchError
@@ -42,12 +42,36 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("database_unavailable", "the database is unavailable; retry shortly"),
                             status_code=503, headers={"Retry-After": "5"})
 
+    @app.exception_handler(DataError)
+    async def _value_out_of_range(_: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL refused a value the request carried (e.g. an offset beyond bigint): the caller's fault.
+        return JSONResponse(error_body("value_out_of_range", "a value in the request is out of range",
+                                       {"error": exc.orig.__class__.__name__}), status_code=422)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        # SQLite's driver raises a bare OverflowError binding an int beyond 64 bits (a huge query
+        # parameter). Only that case is the caller's; an overflow in our own arithmetic stays a 500.
+        if not _raised_in_database_driver(exc):
+            raise exc
+        return JSONResponse(error_body("value_out_of_range", "a number in the request is too large"),
+                            status_code=422)
+
     @app.exception_handler(DBAPIError)
     async def _database_error(_: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
             return JSONResponse(error_body("database_unavailable", "the database is unavailable; retry shortly"),
                                 status_code=503, headers={"Retry-After": "5"})
         raise exc
+
+
+def _raised_in_database_driver(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("sqlalchemy."):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _jsonable(facts: dict[str, object]) -> dict[str, object]:
