@@ -260,7 +260,7 @@ class SimulatedNetwork:
                     with session.begin_nested():
                         sorties.approve(session, sortie_id=sortie.id, seen_plan_hash=sortie.plan_hash,
                                         actor=AUTO_APPROVE_ACTOR, ttl_s=self.config.approval_ttl_s,
-                                        fence_check=fence_check, now=now)
+                                        fence_check=fence_check)
                 except DispatchError as exc:
                     log.warning("auto-approve refused %s: %s", sortie.id, exc)
                     continue
