@@ -113,7 +113,9 @@ async function loadOps() {
 }
 
 function renderOps() {
-  map.setSorties(state.sorties);
+  // Draw markers at the newest position known: a live one from a vehicle event, not the older stored
+  // track point of the list just fetched (that made the drone jump back on every refresh).
+  map.setSorties(state.sorties.map((s) => (state.telemetry[s.id] ? { ...s, position: state.telemetry[s.id] } : s)));
   map.select(state.selected);
   const planned = state.sorties.filter((s) => s.state === "planned");
   const active = state.sorties.filter((s) => s.state !== "planned");
@@ -186,19 +188,23 @@ function telemetryText(s) {
     (p.mode ? ` · ${esc(p.mode)}` : "");
 }
 
+function progressHtml(s) {
+  const progress = s.mission_total ? Math.min(100, (100 * (s.progress_seq ?? 0)) / s.mission_total) : 0;
+  return `<progress max="100" value="${progress.toFixed(0)}"></progress> ${s.progress_seq ?? 0}/${s.mission_total}`;
+}
+
 function activeCard(s) {
   const p = state.telemetry[s.id] || {};
   const battery = p.battery_pct ?? null;
   const alerts = state.alerts.filter((a) => a.object_type === "sortie" && a.object_id === s.id)
     .concat(state.alerts.filter((a) => a.object_type === "drone" && a.object_id === s.drone_id));
-  const progress = s.mission_total ? Math.min(100, (100 * (s.progress_seq ?? 0)) / s.mission_total) : 0;
   const canLand = FLYING.has(s.state);
   return `<article class="sortie-card active-card${s.id === state.selected ? " selected" : ""}" data-sortie-id="${esc(s.id)}" data-state="${esc(s.state)}">
     <header><b class="sortie-id">${esc(s.id)}</b> <span class="drone">${esc(s.drone_name)}</span>
       <span class="badge state-${esc(s.state)}" data-testid="sortie-state">${t(`ss_${s.state}`)}</span></header>
     <dl>
       <dt>${t("route")}</dt><dd>${esc(routeText(s))}</dd>
-      <dt>${t("progress")}</dt><dd><progress max="100" value="${progress.toFixed(0)}"></progress> ${s.progress_seq ?? 0}/${s.mission_total}</dd>
+      <dt>${t("progress")}</dt><dd class="progress" data-testid="progress">${progressHtml(s)}</dd>
       <dt>${t("battery")}</dt><dd class="battery" data-testid="battery">${battery === null ? "—" : `${num(battery)}%`}</dd>
       <dt>${t("position")}</dt><dd class="telemetry" data-testid="telemetry">${telemetryText(s)}</dd>
       ${s.state_reason ? `<dt>${t("state")}</dt><dd>${esc(s.state_reason)}</dd>` : ""}
@@ -336,6 +342,11 @@ function onVehicle(v) {
     if (card) {
       card.querySelector(".telemetry").innerHTML = telemetryText(sortie);
       if (typeof v.battery_pct === "number") card.querySelector(".battery").textContent = `${num(v.battery_pct)}%`;
+      // The vehicle reports the mission item it flies to; the stored progress only arrives with the next refresh.
+      if (typeof v.mission_seq === "number" && v.mission_seq !== sortie.progress_seq) {
+        sortie.progress_seq = v.mission_seq;
+        card.querySelector(".progress").innerHTML = progressHtml(sortie);
+      }
     }
   }
 }
