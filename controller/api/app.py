@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controller.api.errors import error_body, install_error_handlers
 from controller.api.routes import (
@@ -57,10 +60,37 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _limit_request_size(app: FastAPI, max_bytes: int) -> None:
-    @app.middleware("http")
-    async def limit(request: Request, call_next):  # type: ignore[no-untyped-def]
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
-            return JSONResponse(error_body("payload_too_large", f"request body over {max_bytes} bytes"),
-                                status_code=413)
-        return await call_next(request)
+    app.add_middleware(_RequestSizeLimit, max_bytes=max_bytes)  # type: ignore[arg-type]
+
+
+class _RequestSizeLimit:
+    """413 for bodies over ``max_bytes``: by Content-Length before reading, and by counting the bytes of
+    a chunked body (no Content-Length) as they arrive, so a streamed upload cannot bypass the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            refusal = JSONResponse(error_body("payload_too_large", f"request body over {self.max_bytes} bytes"),
+                                   status_code=413)
+            await refusal(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # An HTTPException passes FastAPI's body parsing unchanged; errors.py maps it to 413.
+                    raise StarletteHTTPException(413, f"request body over {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counted, send)

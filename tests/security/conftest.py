@@ -6,6 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+# The API fixtures (app on a migrated Shengsi database, one token per role) are shared with tests/controller.
+from tests.controller.conftest import client, role_tokens, settings  # noqa: F401
+
 
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
