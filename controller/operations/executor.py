@@ -27,12 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from controller.db.engine import transaction
 from controller.db.models import Alert, Drone, Sortie, TrackPoint
 from controller.db.types import utc_now
-from controller.domain.sortie_states import ACTIVE, SortieState
+from controller.domain.sortie_states import ACTIVE, SORTIE_TRANSITIONS, SortieState
 from controller.events import EventBus
 from controller.operations import outcomes
 from controller.services import sortie_views, sorties
 from controller.services.plan_checks import fence_check_for, items_from_json
-from controller.vehicle.errors import VehicleLinkError
+from controller.vehicle.errors import IllegalTransition, MissionMismatch, VehicleLinkError
 from controller.vehicle.link import VehicleLink
 from controller.vehicle.manager import LinkManager
 from controller.vehicle.sortie import SortiePlan, SortieRunner, SortieTiming
@@ -278,6 +278,14 @@ class SortieExecutor:
             running.link = link
 
             async def on_transition(new_state: str, reason: str, data: dict[str, Any]) -> None:
+                # A payload place the vehicle is past happened, even if its MISSION_ITEM_REACHED was
+                # missed (no controller was connected, or the link dropped): reconcile from progress.
+                seq = data.get("mission_seq")
+                for drop_seq, pad in running.drop_seqs.items():
+                    if seq is not None and drop_seq < seq:
+                        dropped = await asyncio.to_thread(self._drop, sortie_id, pad)
+                        if dropped:
+                            self._events.publish("parcel", {"sortie_id": sortie_id, "pad": pad, "delivered": dropped})
                 if new_state == S.COMPLETED.value and link.battery_remaining_pct is not None:
                     data = {**data, "battery_pct": link.battery_remaining_pct}
                 summary = await asyncio.to_thread(self._persist, sortie_id, new_state, reason, data)
@@ -319,27 +327,47 @@ class SortieExecutor:
                 await asyncio.to_thread(self._release_lease_if_done, sortie_id)
 
     async def _resume_on_ground(self, runner: SortieRunner, state: str) -> None:
-        """After a restart before take-off: fly if the vehicle holds the verified mission, else re-upload.
+        """After a restart in ``uploading``/``ready``: finish preparing, launch, or follow what the vehicle did.
 
         A sortie left in ``uploading`` is uploaded again from the start: the mission on the vehicle
         may match while the fence parameters were never set (the upload ends with them), so only
-        ``ready`` proves the whole preparation was done. A vehicle that is armed is never re-uploaded.
+        ``ready`` proves the whole preparation was done. A sortie left in ``ready`` whose vehicle took
+        off meanwhile (the controller died between arming and persisting ``airborne``) goes through
+        ``airborne`` first, so its parcels follow the flight. A ``ready`` sortie whose grounded vehicle
+        no longer holds the verified mission fails pre-flight cleanly (its parcels go back to the pool):
+        ``ready`` cannot go back to ``uploading``. A vehicle that is armed is never uploaded to.
         """
-        if state == S.UPLOADING.value:
-            await runner.link.wait_heartbeat(timeout_s=self._timing.ready_timeout_s)
-            if not runner.link.armed:
-                await runner.run()
-                return
+        link = runner.link
+        await link.wait_heartbeat(timeout_s=self._timing.ready_timeout_s)
+        if state == S.UPLOADING.value and not link.armed:
+            await runner.run()
+            return
         try:
             await runner.reattach()
-        except VehicleLinkError:
-            await runner.run()  # the mission on the vehicle is not (all) ours: upload it again
+        except IllegalTransition:
+            if runner.state is not RunnerState.READY:
+                raise
+            await self._force(runner, RunnerState.AIRBORNE, "took off while no controller was supervising")
+            await runner.reattach()
+        except MissionMismatch as exc:
+            if link.armed or runner.state is not RunnerState.READY:
+                raise  # armed with another mission: not ours to touch (alert, back-off, operator)
+            await self._force(runner, RunnerState.PREFLIGHT_FAILED,
+                              f"vehicle no longer holds the verified mission after a controller restart: {exc}")
             return
         if runner.state is RunnerState.READY:
             if await runner.launch():
                 await runner.monitor()
         else:
             await runner.monitor()
+
+    @staticmethod
+    async def _force(runner: SortieRunner, state: RunnerState, reason: str) -> None:
+        """Move the runner (and, through its callback, the database) along one legal transition."""
+        if not SORTIE_TRANSITIONS.can(runner.state, state):
+            raise IllegalTransition(runner.state.value, state.value)
+        runner.state = state
+        await runner.on_transition(state.value, reason, {})
 
     def _record_failure(self, sortie_id: str, exc: Exception) -> None:
         """Back off before driving the sortie again; alert (persisted) on the first failure and on giving up.
