@@ -19,6 +19,7 @@ def make_engine(database_url: str) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -31,6 +32,16 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:  # type: ig
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # We issue BEGIN ourselves (below); pysqlite's implicit deferred BEGIN must not get in the way.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
+    # A deferred transaction that reads and then writes fails with "database is locked" if another
+    # writer committed in between (its snapshot is stale). Taking the write lock at BEGIN makes
+    # concurrent transactions queue on busy_timeout instead. This serialises all database work of
+    # one controller, which is fine for the embedded default; several controllers use PostgreSQL.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
