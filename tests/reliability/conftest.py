@@ -103,3 +103,26 @@ def island_copter_params() -> dict[str, float]:
         if len(parts) == 2 and parts[0] in known:
             params[parts[0]] = float(parts[1])
     return params
+
+
+class SimProcess:
+    """``python -m sitl.simvehicle`` as a separate process (the vehicle outlives any controller)."""
+
+    def __init__(self, *, instance: int, sysid: int, home: tuple[float, float, float], speedup: float,
+                 params: dict[str, float], log_dir: Path) -> None:
+        args = [sys.executable, "-m", "sitl.simvehicle", "--instance", str(instance), "--sysid", str(sysid),
+                "--home", f"{home[0]},{home[1]},{home[2]},0", "--speedup", str(speedup), "--gps-warmup-s", "4"]
+        for name, value in params.items():
+            args += ["--param", f"{name}={value}"]
+        self.log_path = log_dir / f"sim-{sysid}.log"
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(self.log_path, "wb"))  # noqa: SIM115
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()  # blocks until the simulator listens (or dies)
+        if not line.startswith("SIMVEHICLE READY "):
+            raise RuntimeError(f"simulator {sysid} did not start: {line!r}; see {self.log_path}")
+        self.url = line.split()[2]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
