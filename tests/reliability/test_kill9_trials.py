@@ -81,7 +81,7 @@ def test_kill9_at_random_points_loses_nothing_and_flies_nothing_twice(shengsi_fa
             fewest = min(trials[t] for t in TARGETS)
             wanted = [t for t in TARGETS if trials[t] <= fewest + 1]
             try:
-                hit = wait_for(lambda: [s for s in _states(shengsi_factory).values() if s in wanted],
+                hit = wait_for(lambda w=wanted: [s for s in _states(shengsi_factory).values() if s in w],
                                timeout_s=15, poll_s=0.02, what=f"a sortie in {wanted}")
                 target = rng.choice(hit)  # type: ignore[arg-type]
             except AssertionError:
