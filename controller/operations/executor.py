@@ -191,7 +191,9 @@ class SortieExecutor:
             target = S(state)
             if sortie.state == target.value:
                 return sortie_views.summary(session, sortie)
-            sorties.transition(session, sortie=sortie, to_state=target, actor=self._actor(), reason=reason,
+            # A dispatcher's action is recorded as theirs, not the controller's.
+            actor = str(data.pop("requested_by", None) or self._actor())
+            sorties.transition(session, sortie=sortie, to_state=target, actor=actor, reason=reason,
                                data=_jsonable(data), at=self._clock())
             if target is S.AIRBORNE:
                 outcomes.parcels_took_off(session, sortie=sortie, actor=self._actor())

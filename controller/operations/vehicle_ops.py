@@ -37,11 +37,11 @@ class VehicleOperations(GroundOperations):
         runner = self._executor.runner_for(sortie_id)
         if runner is None:
             return await super().abort(sortie_id, actor=actor, reason=reason)
-        await runner.abort(f"{reason} (by {actor})")
+        await runner.abort(reason, requested_by=actor)
         return await asyncio.to_thread(self._audit, sortie_id, "abort", actor, reason)
 
     async def land_now(self, sortie_id: str, *, actor: str, reason: str) -> dict[str, Any]:
-        await self._runner(sortie_id).land_now(f"{reason} (by {actor})")
+        await self._runner(sortie_id).land_now(reason, requested_by=actor)
         return await asyncio.to_thread(self._audit, sortie_id, "land", actor, reason)
 
     async def continue_mission(self, sortie_id: str, *, actor: str, reason: str) -> dict[str, Any]:

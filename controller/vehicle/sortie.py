@@ -212,15 +212,15 @@ class SortieRunner:
 
     # --- operator actions -----------------------------------------------------------------------------
 
-    async def abort(self, reason: str = "operator abort") -> None:
-        """Return to launch now (RTL) and enter ``aborted``."""
+    async def abort(self, reason: str = "operator abort", **data: Any) -> None:
+        """Return to launch now (RTL) and enter ``aborted``; ``data`` goes with the transition."""
         await self._command_mode("RTL")
-        await self._to(S.ABORTED, reason, mode="RTL")
+        await self._to(S.ABORTED, reason, mode="RTL", **data)
 
-    async def land_now(self, reason: str = "operator land") -> None:
-        """Land where the vehicle is and enter ``aborted``."""
+    async def land_now(self, reason: str = "operator land", **data: Any) -> None:
+        """Land where the vehicle is and enter ``aborted``; ``data`` goes with the transition."""
         await self._command_mode("LAND")
-        await self._to(S.ABORTED, reason, mode="LAND")
+        await self._to(S.ABORTED, reason, mode="LAND", **data)
 
     # --- restart --------------------------------------------------------------------------------------
 
@@ -309,6 +309,14 @@ class SortieRunner:
             if self.state is not S.LINK_LOST:
                 self._state_before_link_loss = self.state
                 await self._to(S.LINK_LOST, "no vehicle heartbeat", **event.data)
+        elif event.kind == "mission_current":
+            # The snapshot a step sees may already be past a delivery item the vehicle flew through
+            # quickly (several MISSION_CURRENTs handled before the runner wakes); the event is not.
+            delivery = self.plan.resolved_delivery_seq()
+            if self.state is S.AIRBORNE and delivery is not None and event.data["seq"] >= delivery \
+                    and self.link.mode == "AUTO":
+                await self._to(S.DELIVERING, f"delivery item {delivery} reached (current {event.data['seq']})",
+                               mission_seq=event.data["seq"], **self._position())
         elif event.kind == "mode_changed":
             mode = event.data["mode"]
             if mode in ("RTL", "LAND", "SMART_RTL", "AUTO_RTL") and mode != self._commanded_mode \

@@ -262,7 +262,8 @@ def _check_database(live: FlightController) -> None:
     assert second_states[-1] == "completed", second_states
     aborted = next(t for t in second if t.to_state == "aborted")
     # The runner persists the transition (actor: the controller instance); the dispatcher and the reason are in it.
-    assert "雷雨逼近，返航" in aborted.reason and "dispatcher-wang" in aborted.reason, (aborted.actor, aborted.reason)
+    # The abort is the dispatcher's act: stored with them as actor and their reason.
+    assert aborted.actor == "dispatcher-wang" and aborted.reason == "雷雨逼近，返航", (aborted.actor, aborted.reason)
     with live.factory() as session:  # type: ignore[operator]
         delivered, home = session.get(Parcel, "PL-1"), session.get(Parcel, "PL-2")
         assert (delivered.state, delivered.location_id) == ("at_service_point", "wulong-station")

@@ -80,6 +80,10 @@ def test_abort_returns_the_parcels_to_origin(shengsi_factory, live_app, dispatch
         states = _states(shengsi_factory, "S-abort")
         assert "aborted" in states and states[-1] == "completed"
         with shengsi_factory() as session:
+            aborted = session.scalars(select(SortieTransition).where(SortieTransition.sortie_id == "S-abort",
+                                                                     SortieTransition.to_state == "aborted")).one()
+            assert (aborted.actor, aborted.reason) == ("dispatcher-li", "thunderstorm ahead")
+        with shengsi_factory() as session:
             parcel = session.get(Parcel, "PF3")
             assert parcel.state == "received" and parcel.location_id == "caiyuan-dc"
             assert session.get(Drone, "d01").current_pad_id == "caiyuan"
