@@ -335,3 +335,19 @@ class ControllerLease(Base):
 
 
 Index("ix_parcels_origin_state", Parcel.origin_id, Parcel.state)
+
+
+class LockerCommand(Base):
+    """An admin's remote command for a locker agent (e.g. open one door), picked up on its next sync."""
+
+    __tablename__ = "locker_commands"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    locker_id: Mapped[str] = mapped_column(ForeignKey("lockers.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    board: Mapped[int] = mapped_column(Integer)
+    lock: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(default=utc_now)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
