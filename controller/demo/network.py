@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.clock import ScaledClock
@@ -428,21 +428,9 @@ class SimulatedNetwork:
 
 
 def writer_session_factory(database_url: str) -> tuple[Engine, sessionmaker[Session]]:
-    """An engine + session factory whose SQLite transactions take the write lock when they begin.
-
-    The network reads then writes in one transaction; on SQLite in WAL mode a deferred transaction
-    whose snapshot went stale (another writer committed meanwhile) fails at its first write with
-    "database is locked" without waiting. ``BEGIN IMMEDIATE`` waits for the lock instead.
-    """
+    """An engine + session factory for the network (its SQLite transactions begin IMMEDIATE, as every
+    controller engine's do: see controller.db.engine)."""
     engine = make_engine(database_url)
-    if engine.dialect.name == "sqlite":
-        @event.listens_for(engine, "connect")
-        def _no_implicit_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(connection):  # type: ignore[no-untyped-def]
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
     return engine, make_session_factory(engine)
 
 
