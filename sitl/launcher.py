@@ -80,6 +80,8 @@ class SitlSpec:
     sysid: int = 1
     model: str = "quad"
     params_file: Path | None = None
+    #: extra (name, value) defaults written to the per-instance file after SYSID_THISMAV
+    extra_params: tuple[tuple[str, float], ...] = ()
 
     @property
     def port(self) -> int:
@@ -91,8 +93,14 @@ class SitlSpec:
 
 
 def instance_params_text(spec: SitlSpec) -> str:
-    """Return the per-instance defaults file content (distinct SYSID_THISMAV)."""
-    return f"SYSID_THISMAV {spec.sysid}\n"
+    """Return the per-instance defaults file content (distinct SYSID_THISMAV, then extra_params).
+
+    >>> instance_params_text(SitlSpec(binary=Path("/a"), home_lat_deg=0, home_lon_deg=0, home_alt_m=0,
+    ...                               sysid=2, extra_params=(("FS_GCS_TIMEOUT", 20.0),)))
+    'SYSID_THISMAV 2\\nFS_GCS_TIMEOUT 20\\n'
+    """
+    lines = [f"SYSID_THISMAV {spec.sysid}"] + [f"{name} {_fmt(value)}" for name, value in spec.extra_params]
+    return "\n".join(lines) + "\n"
 
 
 def build_command(spec: SitlSpec, instance_params: Path) -> list[str]:

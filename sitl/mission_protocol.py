@@ -4,9 +4,9 @@ Follows ``GCS_MAVLink/MissionItemProtocol.cpp`` for the three stores (mission, f
 
     GCS                               vehicle
     MISSION_COUNT(n, type)  ───────►  (truncate mission to n; n = 0 -> ACK ACCEPTED at once)
-                            ◄───────  MISSION_REQUEST_INT(0)   (legacy MISSION_REQUEST if configured)
+                            ◄───────  MISSION_REQUEST(0)       (MISSION_REQUEST_INT if configured)
     MISSION_ITEM_INT(0)     ───────►  stored at once (mission, rally) or kept until the end (fence)
-                            ◄───────  MISSION_REQUEST_INT(1) … re-sent after 1 s without an item
+                            ◄───────  MISSION_REQUEST(1) …     re-sent after 1 s without an item
     MISSION_ITEM_INT(n-1)   ───────►
                             ◄───────  MISSION_ACK(ACCEPTED)    ("Flight plan received" for mission)
 

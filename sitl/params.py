@@ -147,3 +147,32 @@ class ParamStore:
     def as_dict(self) -> dict[str, float]:
         """Return a copy of all values."""
         return dict(self._values)
+
+
+def read_parm_file(text: str) -> dict[str, float]:
+    """Parse an ArduPilot ``.parm`` defaults file (``NAME VALUE`` or ``NAME,VALUE``; ``#`` comments).
+
+    >>> read_parm_file("# gripper\\nGRIP_ENABLE 1\\nRTL_ALT,6000  # cm\\n")
+    {'GRIP_ENABLE': 1.0, 'RTL_ALT': 6000.0}
+    """
+    values: dict[str, float] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.replace(",", " ").split()
+        if len(parts) != 2:
+            raise ValueError(f"line {number}: expected 'NAME VALUE', got {raw!r}")
+        values[parts[0]] = float(parts[1])
+    return values
+
+
+def simulator_subset(values: dict[str, float]) -> tuple[dict[str, float], list[str]]:
+    """Split SITL defaults into those the simulator knows and the names it ignores.
+
+    The ignored ones are SITL physics settings (``SIM_*``) or parameters the simulator does not
+    model; the simulator refuses unknown overrides, so a shared defaults file goes through here.
+    """
+    known = {spec.name for spec in PARAM_SPECS}
+    kept = {name: value for name, value in values.items() if name in known}
+    return kept, sorted(set(values) - set(kept))

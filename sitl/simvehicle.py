@@ -81,7 +81,8 @@ class SimVehicleConfig:
     latency_s: one-way wall-clock delay added to every packet the vehicle sends.
     seed: random seed for the fault injection.
     gps_warmup_s: simulated seconds until GPS 3D fix (at 60 %) and EKF position (at 100 %).
-    request_legacy: request upload items with legacy MISSION_REQUEST instead of MISSION_REQUEST_INT.
+    request_legacy: request upload items with legacy MISSION_REQUEST (default, as ArduPilot's
+        ``MissionItemProtocol::queued_request_send`` does); False requests MISSION_REQUEST_INT.
     model: airframe name (power/battery model), see :data:`sitl.copter.AIRFRAMES`.
     params: parameter overrides applied at boot (like a SITL ``--defaults`` file).
     """
@@ -100,7 +101,7 @@ class SimVehicleConfig:
     latency_s: float = 0.0
     seed: int = 0
     gps_warmup_s: float = 15.0
-    request_legacy: bool = False
+    request_legacy: bool = True
     model: str = "island-hauler-5"
     params: dict[str, float] = field(default_factory=dict)
     max_mission_items: int = 700
@@ -760,7 +761,9 @@ def config_from_args(argv: list[str] | None = None) -> SimVehicleConfig:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gps-warmup-s", type=float, default=15.0)
-    parser.add_argument("--request-legacy", action="store_true")
+    parser.add_argument("--request-int", action="store_true",
+                        help="request upload items with MISSION_REQUEST_INT (default: legacy MISSION_REQUEST "
+                             "like ArduPilot)")
     parser.add_argument("--model", default="island-hauler-5", choices=sorted(AIRFRAMES))
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
@@ -775,7 +778,7 @@ def config_from_args(argv: list[str] | None = None) -> SimVehicleConfig:
         port=args.port if args.port is not None else BASE_PORT + 10 * args.instance,
         packet_loss=args.packet_loss, duplicate=args.duplicate, reorder=args.reorder,
         latency_s=args.latency_ms / 1000.0, seed=args.seed, gps_warmup_s=args.gps_warmup_s,
-        request_legacy=args.request_legacy, model=args.model, params=overrides,
+        request_legacy=not args.request_int, model=args.model, params=overrides,
     )
 
 
