@@ -309,14 +309,6 @@ class SortieRunner:
             if self.state is not S.LINK_LOST:
                 self._state_before_link_loss = self.state
                 await self._to(S.LINK_LOST, "no vehicle heartbeat", **event.data)
-        elif event.kind == "mission_current":
-            # The snapshot a step sees may already be past a delivery item the vehicle flew through
-            # quickly (several MISSION_CURRENTs handled before the runner wakes); the event is not.
-            delivery = self.plan.resolved_delivery_seq()
-            if self.state is S.AIRBORNE and delivery is not None and event.data["seq"] >= delivery \
-                    and self.link.mode == "AUTO":
-                await self._to(S.DELIVERING, f"delivery item {delivery} reached (current {event.data['seq']})",
-                               mission_seq=event.data["seq"], **self._position())
         elif event.kind == "mode_changed":
             mode = event.data["mode"]
             if mode in ("RTL", "LAND", "SMART_RTL", "AUTO_RTL") and mode != self._commanded_mode \
@@ -342,6 +334,13 @@ class SortieRunner:
         if self.state in _FLYING:
             derived = self._derive_flight_state()
             if derived is not None and derived is not self.state and _is_forward(self.state, derived):
+                delivery = self.plan.resolved_delivery_seq()
+                if self.state is S.AIRBORNE and derived in (S.RETURNING, S.LANDING) and delivery is not None \
+                        and v.mission_seq is not None and v.mission_seq > delivery:
+                    # The vehicle flew through the delivery item between two looks (fast legs, or
+                    # several MISSION_CURRENTs handled at once): it was delivered, so record it.
+                    await self._to(S.DELIVERING, f"delivery item {delivery} passed (current {v.mission_seq})",
+                                   mission_seq=v.mission_seq, **self._position())
                 await self._to(derived, _reason(derived, v), mission_seq=v.mission_seq, **self._position())
         if self.state in _FLYING and self.plan.route and v.lat_deg is not None and v.lon_deg is not None:
             deviation_m = distance_to_route_m(v.lat_deg, v.lon_deg, self.plan.route)

@@ -145,3 +145,13 @@ async def test_corridor_deviation_alerts_and_diverts(rig):
         assert "corridor_deviation" in kinds
         assert "failsafe" not in [s for s, _ in transitions]
         task.cancel()
+
+
+async def test_delivery_item_flown_through_between_two_looks_is_still_recorded(rig):
+    router, link, runner, transitions = rig
+    # MISSION_CURRENT 3 and 4 handled before the runner looks: it only ever sees 4.
+    router.dispatch(current(3))
+    router.dispatch(current(4))
+    await runner._step()
+    assert [s for s, _ in transitions] == ["delivering", "returning"]
+    assert "passed" in transitions[0][1]
