@@ -106,11 +106,13 @@ def test_kill9_at_random_points_loses_nothing_and_flies_nothing_twice(shengsi_fa
     lost_sorties = [s for s, st in final.items() if st not in TERMINAL]
     lost_parcels, delivered_twice, flown_twice, mismatches = [], [], [], []
     re_uploads = 0
+    # SQLite sessions take the write lock at BEGIN: read every history before opening the session below.
+    all_logs = {s: [st for st, _ in transitions(shengsi_factory, s)] for s in final}
     with shengsi_factory() as session:
         caiyuan = session.get(Pad, "caiyuan")
         for drone, own in sorties_of.items():
             texts = snaps[drone].statustexts
-            logs = {s: [st for st, _ in transitions(shengsi_factory, s)] for s in own}
+            logs = {s: all_logs[s] for s in own}
             flew = [s for s in own if "airborne" in logs[s]]
             flown_twice += [s for s in own if logs[s].count("airborne") > 1]
             takeoffs = count_texts(texts, "Mission: 1 Takeoff")
