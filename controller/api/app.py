@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controller.api.errors import error_body, install_error_handlers
 from controller.api.routes import (
-    board, console, drones, events, health, network, parcels, schedule, sorties, users,
+    board, console, drones, events, health, lockers, network, parcels, schedule, sorties, users,
 )
 from controller.db.engine import make_engine, make_session_factory
 from controller.events import EventBus
@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type"])
-    for module in (health, network, parcels, drones, users, schedule, sorties, events, board, console):
+    for module in (health, network, parcels, drones, users, schedule, sorties, events, board, lockers, console):
         app.include_router(module.router)
     install_metrics(app)  # last: its timing middleware is the outermost, so 413s and preflights count
     return app

@@ -48,6 +48,14 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/stats/daily"): {A, D},
     ("GET", "/api/v1/alerts"): {A, D},
     ("POST", "/api/v1/alerts/{alert_id}/ack"): {A, D},
+    ("GET", "/api/v1/lockers"): {A, D},
+    ("GET", "/api/v1/lockers/{locker_id}"): {A, D},
+    ("POST", "/api/v1/lockers/{locker_id}/parcels"): {A, D, C},
+    # Kiosk: only the locker's own agent user (locker:<id>), checked in the route (test_lockers_api.py).
+    ("POST", "/api/v1/lockers/{locker_id}/events"): {A, K},
+    ("GET", "/api/v1/lockers/{locker_id}/manifest"): {A, K},
+    ("GET", "/api/v1/lockers/{locker_id}/commands"): {A, K},
+    ("POST", "/api/v1/lockers/{locker_id}/open"): {A},
 }
 
 
