@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     scenario: str = "shengsi"
+    log_json: bool = Field(default=False, description="Log JSON lines (for log shippers) instead of text.")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed browser origins; none by default.")
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Requests larger than this get 413.")
     approval_ttl_s: float = Field(default=1800.0, gt=0, description="An approval expires after this long (s).")

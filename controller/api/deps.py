@@ -6,8 +6,8 @@ walks the app's routes and checks each declaration against real requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,12 +19,16 @@ from controller.services.auth import Role
 from controller.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no blocking I/O are async: a sync one costs a worker-thread hop per request.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; committed by the route's service call via ``session.begin()``."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; committed by the route's service call via ``session.begin()``.
+
+    Creating and closing a session does not block (the connection is taken on first use, by the
+    route, which runs in a worker thread)."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     with factory() as session:
         yield session
@@ -54,11 +58,11 @@ def current_user(request: Request, settings: SettingsDep) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def allow(*roles: Role) -> Callable[[User], User]:
+def allow(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
     """A dependency admitting only ``roles``; the roles are kept on it for the role-matrix test."""
     allowed = frozenset(roles)
 
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if Role(user.role) not in allowed:
             raise Forbidden(f"role {user.role!r} may not do this", role=user.role,
                             allowed=sorted(r.value for r in allowed))
@@ -68,7 +72,7 @@ def allow(*roles: Role) -> Callable[[User], User]:
     return check
 
 
-def public() -> None:
+async def public() -> None:
     """Marks a route that needs no token (health checks, the console's static files)."""
 
 

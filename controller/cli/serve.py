@@ -78,4 +78,9 @@ def up(host: str | None, port: int | None, speedup: float, wind_m_s: float, seed
 
 
 def _run(settings: Settings, host: str | None, port: int | None) -> None:
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    from controller.observability import configure_logging
+
+    # Our redacting handler instead of uvicorn's, and no access log: EventSource URLs carry tokens.
+    configure_logging(settings.log_json)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_config=None,
+                access_log=False)

@@ -21,7 +21,9 @@ def make_engine(database_url: str) -> Engine:
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # A database host that stops answering must give a quick 503, not hang requests.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                         connect_args={"connect_timeout": 5})
 
 
 def _configure_sqlite_connection(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -36,17 +38,36 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:  # type: ig
     dbapi_connection.isolation_level = None
 
 
+WRITE_OPTION = "dispatch_write_transaction"
+
+
 def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
     # A deferred transaction that reads and then writes fails with "database is locked" if another
-    # writer committed in between (its snapshot is stale). Taking the write lock at BEGIN makes
-    # concurrent transactions queue on busy_timeout instead. This serialises all database work of
-    # one controller, which is fine for the embedded default; several controllers use PostgreSQL.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # writer committed in between (its snapshot is stale). Write transactions therefore take the
+    # write lock at BEGIN and queue on busy_timeout; read-only ones stay deferred so WAL readers
+    # never wait for a writer.
+    if connection.get_execution_options().get(WRITE_OPTION):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+class DispatchSession(Session):
+    """A Session whose explicit ``begin()`` marks a write transaction (see ``_begin_immediate``).
+
+    Reads use autobegin; every write path in the controller opens ``with session.begin():``.
+    """
+
+    def begin(self, nested: bool = False):  # type: ignore[no-untyped-def, override]
+        transaction = super().begin(nested=nested)
+        if not nested:
+            self.connection(execution_options={WRITE_OPTION: True})
+        return transaction
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    return sessionmaker(bind=engine, expire_on_commit=False, class_=DispatchSession)
 
 
 @contextmanager

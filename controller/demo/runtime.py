@@ -62,7 +62,8 @@ async def run_day(*, settings: Settings, scenario: Scenario, config: NetworkConf
     settings = vehicle_settings(settings, config.speedup)
     with use_clock(clock):
         app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                                log_config=None, access_log=False))
         server_task = asyncio.create_task(server.serve(), name="http")
         while not server.started:
             if server_task.done():

@@ -32,7 +32,7 @@ def list_parcels(
     session: SessionDep, _: FieldUser,
     state: Annotated[list[ParcelState] | None, Query()] = None,
     origin: str | None = None, destination: str | None = None, direction: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> ParcelPage:
     """Parcels, newest first, filtered by state(s), origin, destination, direction."""
     rows, total = parcels.list_parcels(session, states=state or (), origin=origin, destination=destination,
