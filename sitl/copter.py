@@ -509,7 +509,9 @@ class Copter:
             self._text("GCS Failsafe - Disarming", 4)
             self._do_disarm()
             return
-        if self.mode == Mode.AUTO and (enable == 2 or int(self.params["FS_OPTIONS"]) & 16):
+        # FS_OPTIONS bit 1 (value 2): continue the mission in AUTO on a GCS failsafe (ArduCopter);
+        # bit 4 (16) is for pilot-controlled modes, which the simulator does not fly.
+        if self.mode == Mode.AUTO and (enable == 2 or int(self.params["FS_OPTIONS"]) & 2):
             self._text("GCS Failsafe - Continuing Auto Mode", 4)
             return
         self._text("GCS Failsafe", 4)

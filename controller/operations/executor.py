@@ -65,7 +65,7 @@ class SortieExecutor:
                  instance_id: str, clock: Callable[[], datetime] = utc_now, tick_s: float = 1.0,
                  approval_ttl_s: float = 1800.0, corridor_max_deviation_m: float = 150.0,
                  corridor_rtl: bool = False, timing: SortieTiming = SortieTiming(),
-                 launch_early_s: float = 0.0) -> None:
+                 launch_early_s: float = 0.0, gcs_sysid: int = 255) -> None:
         self._factory = factory
         self._events = events
         self._manager = manager
@@ -76,6 +76,7 @@ class SortieExecutor:
         self._corridor_rtl = corridor_rtl
         self._timing = timing
         self._launch_early_s = launch_early_s
+        self._gcs_sysid = gcs_sysid
         self.running: dict[str, _Running] = {}
         # sortie id -> (failed attempts, monotonic time of the next attempt; inf once given up)
         self.failures: dict[str, tuple[int, float]] = {}
@@ -250,12 +251,16 @@ class SortieExecutor:
     def _sortie_plan(self, plan: dict[str, Any], drone: Drone) -> SortiePlan:
         mission = items_from_json(plan["mission_items"])
         params = {"FENCE_ENABLE": 1.0, "FENCE_TYPE": 5.0, "FENCE_ALT_MAX": 120.0, "FENCE_ACTION": 1.0,
-                  "FS_GCS_ENABLE": 1.0, "RTL_ALT": float(plan["altitude_m"]) * 100.0,
-                  "WPNAV_SPEED": drone.cruise_speed_m_s * 100.0}
+                  # The GCS failsafe only listens to SYSID_MYGCS. An approved, fenced mission continues
+                  # if the controller goes quiet (FS_OPTIONS bit 1), so a controller restart or takeover
+                  # does not turn every delivery around; outside AUTO the vehicle returns home.
+                  "SYSID_MYGCS": float(self._gcs_sysid), "FS_GCS_ENABLE": 1.0, "FS_OPTIONS": 2.0,
+                  "RTL_ALT": float(plan["altitude_m"]) * 100.0, "WPNAV_SPEED": drone.cruise_speed_m_s * 100.0}
         return SortiePlan(
             mission=mission, fence=items_from_json(plan["fence_items"]), rally=items_from_json(plan["rally_items"]),
             params=params, route=[tuple(p) for p in plan["route"]], max_deviation_m=self._corridor_m,
-            rtl_on_deviation=self._corridor_rtl, energy_needed_wh=None, battery_capacity_wh=drone.battery_wh,
+            rtl_on_deviation=self._corridor_rtl, energy_needed_wh=plan.get("energy_wh"),
+            battery_capacity_wh=drone.battery_wh,
             reserve_fraction=float(plan.get("reserve_fraction") or 0.25))
 
     async def _drive(self, running: _Running, *, reattach: bool) -> None:

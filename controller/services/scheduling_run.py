@@ -113,6 +113,7 @@ def run_schedule(session: Session, *, scenario: Scenario, request: ScheduleReque
                 parcel_ids=list(planned.parcel_ids), altitude_m=planned.altitude_m,
                 margin_m=scenario.defaults.margin_m, wind=view["wind"], payload_kg=planned.payload_kg,
                 extra={"separation": view["separation"], "energy_budget_wh": planned.energy_budget_wh,
+                       "energy_wh": planned.energy_wh,
                        "reserve_fraction": problem.config.reserve_fraction, "purpose": planned.purpose,
                        "scheduler_legs": view["legs"]})
         except NoRouteForSortie as exc:

@@ -42,7 +42,7 @@ def start_sim_for(factory: sessionmaker[Session], drone_id: str, **overrides: ob
 
 
 def plan_sortie(factory: sessionmaker[Session], *, sortie_id: str, drone_id: str, origin: str, stops: list[str],
-                parcel_ids: list[str], approve: bool = True) -> str:
+                parcel_ids: list[str], approve: bool = True, energy_wh: float | None = None) -> str:
     """Create (and approve) a sortie the way the scheduler and a dispatcher would."""
     with transaction(factory) as session:
         pads = {p.id: p for p in session.query(Pad)}
@@ -56,7 +56,7 @@ def plan_sortie(factory: sessionmaker[Session], *, sortie_id: str, drone_id: str
             pad_alt_amsl_m={k: p.alt_amsl_m for k, p in pads.items()}, drone_id=drone_id, origin_pad=origin,
             stops=stops, parcel_ids=parcel_ids, altitude_m=60.0, margin_m=100.0,
             wind={"speed_m_s": 3.0, "from_deg": 90.0}, payload_kg=float(len(parcel_ids)),
-            extra={"reserve_fraction": 0.25})
+            extra={"reserve_fraction": 0.25, "energy_wh": energy_wh})
         now = utc_now()
         sorties.create_planned(session, sortie_id=sortie_id, drone_id=drone_id, origin_pad=origin, stops=stops,
                                plan=plan, drops=dict(zip(parcel_ids, stops)), payload_kg=float(len(parcel_ids)),

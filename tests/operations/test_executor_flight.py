@@ -41,6 +41,9 @@ def test_approved_sortie_flies_and_delivers(shengsi_factory, live_app) -> None: 
         # What flew is what was approved: the vehicle holds the planned mission and fence.
         assert len(snap.fence_items) > 0 and all(i.mission_type is MissionType.FENCE for i in snap.fence_items)
         assert len(snap.mission_items) >= 4
+        # The GCS failsafe listens to this controller, and an approved AUTO mission continues without it.
+        assert snap.params["SYSID_MYGCS"] == 250 and snap.params["FS_GCS_ENABLE"] == 1
+        assert snap.params["FS_OPTIONS"] == 2 and snap.params["FENCE_TYPE"] == 5
     finally:
         vehicle.stop()
 
@@ -87,5 +90,21 @@ def test_abort_returns_the_parcels_to_origin(shengsi_factory, live_app, dispatch
             parcel = session.get(Parcel, "PF3")
             assert parcel.state == "received" and parcel.location_id == "caiyuan-dc"
             assert session.get(Drone, "d01").current_pad_id == "caiyuan"
+    finally:
+        vehicle.stop()
+
+
+def test_battery_check_refuses_a_sortie_the_battery_cannot_fly(shengsi_factory, live_app) -> None:  # type: ignore[no-untyped-def]
+    vehicle = start_sim_for(shengsi_factory, "d01")
+    try:
+        with shengsi_factory() as session:
+            battery_wh = session.get(Drone, "d01").battery_wh
+        plan_sortie(shengsi_factory, sortie_id="S-heavy", drone_id="d01", origin="caiyuan", stops=["wulong"],
+                    parcel_ids=["PF4"], energy_wh=battery_wh * 0.9)  # more than usable with the reserve
+        assert wait_state(shengsi_factory, "S-heavy", {"preflight_failed", "airborne"}, timeout_s=60) \
+            == "preflight_failed"
+        assert not vehicle.snapshot().armed
+        with shengsi_factory() as session:
+            assert session.get(Parcel, "PF4").state == "received"
     finally:
         vehicle.stop()
