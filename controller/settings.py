@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     scenario: str = "shengsi"
+    auth_cache_s: float = Field(default=5.0, ge=0, le=60,
+                                description="How long a verified token is remembered (s); 0 disables.")
     log_json: bool = Field(default=False, description="Log JSON lines (for log shippers) instead of text.")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed browser origins; none by default.")
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Requests larger than this get 413.")

@@ -19,6 +19,7 @@ from controller.api.routes import (
 )
 from controller.db.engine import make_engine, make_session_factory
 from controller.events import EventBus
+from controller.services.auth import TokenCache
 from controller.observability import install_metrics
 from controller.operations.ground import GroundOperations
 from controller.operations.lifespan import run_vehicle_executor
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.operations = GroundOperations(app.state.session_factory)
     app.state.events = EventBus()
+    app.state.token_cache = TokenCache(secret_key=settings.secret_key, ttl_s=settings.auth_cache_s)
 
     install_error_handlers(app)
     _limit_request_size(app, settings.max_request_bytes)

@@ -48,10 +48,17 @@ def _bearer_token(request: Request) -> str | None:
 
 
 def current_user(request: Request, settings: SettingsDep) -> User:
-    # A session of its own, so the route's session starts with no transaction open.
+    # A session of its own, so the route's session starts with no transaction open. Recent answers
+    # are cached briefly (see AUTH_CACHE_S): a disabled user or rotated token stops working within it.
+    token = _bearer_token(request)
+    cache: auth.TokenCache = request.app.state.token_cache
+    cached = cache.get(token)
+    if cached is not None:
+        return cached
     with request.app.state.session_factory() as session:
-        user = auth.authenticate(session, token=_bearer_token(request), secret_key=settings.secret_key)
+        user = auth.authenticate(session, token=token, secret_key=settings.secret_key)
         session.expunge(user)
+    cache.put(token, user)
     return user
 
 

@@ -6,6 +6,8 @@ import enum
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -73,3 +75,40 @@ def rotate_token(session: Session, *, name: str, role: Role, secret_key: str, ac
     user.token_hash = hash_secret(secret_key, token)
     audit.record(session, actor=actor, action="user.rotate_token", object_type="user", object_id=name)
     return token
+
+
+class TokenCache:
+    """Remember which user a token belongs to for ``ttl_s`` seconds (only successful look-ups).
+
+    Keys are the tokens' HMACs, so the cache holds no clear tokens either.
+    """
+
+    def __init__(self, *, secret_key: str, ttl_s: float = 5.0, max_entries: int = 1024) -> None:
+        self._secret_key = secret_key
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[float, User]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str | None) -> User | None:
+        if not token:
+            return None
+        key = hash_secret(self._secret_key, token)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] < time.monotonic():
+                self._entries.pop(key, None)
+                return None
+            return entry[1]
+
+    def put(self, token: str | None, user: User) -> None:
+        if not token or self._ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self._max_entries:
+                self._entries.clear()
+            self._entries[hash_secret(self._secret_key, token)] = (time.monotonic() + self._ttl_s, user)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
