@@ -98,3 +98,57 @@ def open_(ctx: click.Context, board_address: int, lock: int, confirm: bool) -> N
 
 
 main.add_command(sim_command)
+
+
+@main.command()
+@click.option("--port", "port_url", required=True, envvar="LOCKER_PORT", help="Lock-board serial URL.")
+@click.option("--controller", "controller_url", required=True, envvar="LOCKER_CONTROLLER",
+              help="Controller base URL, e.g. https://dispatch.example")
+@click.option("--token", required=True, envvar="LOCKER_TOKEN", help="API token of the kiosk user locker:<ID>.")
+@click.option("--locker", "locker_id", required=True, envvar="LOCKER_ID", help="Locker id, e.g. locker-bus-huaniao-1.")
+@click.option("--code-key", required=True, envvar="LOCKER_CODE_KEY",
+              help="HMAC key of pickup codes (controller: lockers.locker_code_key).")
+@click.option("--db", "db_path", default="locker-agent.sqlite", show_default=True, envvar="LOCKER_DB",
+              type=click.Path(dir_okay=False), help="Device-local SQLite database.")
+@click.option("--layout", default="1:S*12,M*8,L*4", show_default=True, help="Compartments 'BOARD:S*n,M*n,L*n;…'.")
+@click.option("--courier", "couriers", multiple=True, envvar="LOCKER_COURIERS", metavar="NAME:PIN",
+              help="A courier allowed to deposit (repeatable).")
+@click.option("--http-host", default="127.0.0.1", show_default=True)
+@click.option("--http-port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--gps-token", default=None, envvar="LOCKER_GPS_TOKEN",
+              help="Enable POST /api/gps for the bus GPS feed; without it the locker counts as parked.")
+@click.option("--baudrate", default=9600, show_default=True, type=click.IntRange(1))
+def run(port_url: str, controller_url: str, token: str, locker_id: str, code_key: str, db_path: str, layout: str,
+        couriers: tuple[str, ...], http_host: str, http_port: int, gps_token: str | None, baudrate: int) -> None:
+    """Run the locker agent: kiosk and courier pages, door watchdog, controller sync."""
+    import asyncio
+    import logging
+    import signal
+    from pathlib import Path
+
+    from locker_driver.agent.runtime import RunOptions, run_agent
+    from locker_driver.agent.service import AgentConfig, parse_layout
+
+    try:
+        parse_layout(layout)
+        pins = dict(item.split(":", 1) for item in couriers)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    options = RunOptions(port_url=port_url, controller_url=controller_url, token=token,
+                         config=AgentConfig(locker_id=locker_id, code_key=code_key), db_path=Path(db_path),
+                         couriers=pins, layout=layout, baudrate=baudrate, http_host=http_host,
+                         http_port=http_port, gps_token=gps_token)
+
+    async def main_task() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_agent(options, stop)
+
+    try:
+        asyncio.run(main_task())
+    except* LockerError as group:
+        click.echo(f"error: {group.exceptions[0]}", err=True)
+        raise SystemExit(1) from None

@@ -1,0 +1,74 @@
+"""Wire the agent together and run it: the door watchdog, the sync loop and the web server, owned by
+one ``asyncio.TaskGroup`` (used by ``locker-agent run``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from locker_driver import open_bus
+from locker_driver.agent.clock import Clock, SystemClock
+from locker_driver.agent.gps import FeedGps, SimulatedGps
+from locker_driver.agent.notifier import LoggingNotifier, Notifier
+from locker_driver.agent.service import DEFAULT_LAYOUT, AgentConfig, LockerService, parse_layout
+from locker_driver.agent.store import Store
+from locker_driver.agent.sync import SyncClient
+from locker_driver.agent.web import Couriers, create_web_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Everything ``locker-agent run`` needs (times in s)."""
+
+    port_url: str
+    controller_url: str
+    token: str
+    config: AgentConfig
+    db_path: Path
+    couriers: dict[str, str]
+    layout: str = DEFAULT_LAYOUT
+    baudrate: int = 9600
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    gps_token: str | None = None  # None: no GPS feed, the locker counts as standing still
+    poll_s: float = 0.25
+    sync_interval_s: float = 5.0
+    clock: Clock = field(default_factory=SystemClock)
+    notifier: Notifier = field(default_factory=LoggingNotifier)
+
+
+async def run_agent(options: RunOptions, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set; every task is cancelled and the bus closed on the way out."""
+    store = Store(options.db_path)
+    store.install_layout(parse_layout(options.layout))
+    # With a GPS feed, a missing/stale fix locks the doors; without one the locker is fixed in place.
+    gps = FeedGps(options.clock) if options.gps_token else SimulatedGps(options.clock, speed_kmh=0.0)
+    bus = open_bus(options.port_url, options.baudrate)
+    try:
+        service = LockerService(config=options.config, bus=bus, store=store, clock=options.clock, gps=gps,
+                                notifier=options.notifier)
+        sync = SyncClient(base_url=options.controller_url, token=options.token, locker_id=options.config.locker_id,
+                          service=service, store=store, clock=options.clock, interval_s=options.sync_interval_s)
+        app = create_web_app(service, couriers=Couriers(options.couriers), gps=gps, gps_token=options.gps_token)
+        server = uvicorn.Server(uvicorn.Config(app, host=options.http_host, port=options.http_port,
+                                               log_level="warning", lifespan="off"))
+
+        async def stop_server() -> None:
+            await stop.wait()
+            server.should_exit = True
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(service.run(stop, period_s=options.poll_s))
+            tasks.create_task(sync.run(stop))
+            tasks.create_task(server.serve())
+            tasks.create_task(stop_server())
+        await sync.aclose()
+    finally:
+        bus.close()
+        store.close()

@@ -1,0 +1,523 @@
+"""Deposits, pickups, the door interlock, faults and reconciliation: the agent's core.
+
+Everything that touches the lock boards goes through :class:`LockerService`, one operation at a time
+(an ``asyncio.Lock``); the blocking bus is called with ``asyncio.to_thread``. Door closings are not
+reported by the boards, so :meth:`LockerService.poll` queries every board (one query-all frame each)
+and settles what changed: a reserved compartment whose door closed completes its deposit, an open one
+its collection. The same pass notices boards that stop answering (marked offline, others keep
+working) or come back (reconciled door by door before they serve anyone), doors left open, and codes
+that expired.
+
+Every change is written with the event describing it, in one store transaction, for the controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from locker_driver import BadReply, BoardTimeout, DoorDidNotOpen, DoorState, LinkError, LockerBus
+from locker_driver.agent import codes
+from locker_driver.agent.clock import Clock
+from locker_driver.agent.errors import (
+    BusMoving, DoorFault, LockedOut, NoFreeCompartment, NotReady, UnknownParcel, WrongOrExpiredCode,
+)
+from locker_driver.agent.gps import GpsSource, is_moving
+from locker_driver.agent.notifier import Notifier, PickupNotice
+from locker_driver.agent.states import OFFLINE, Compartment, Held, check
+from locker_driver.agent.store import CompartmentRow, ParcelRow, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SIZES = ("S", "M", "L")
+KEYPAD = "keypad"
+# Errors meaning "this board did not answer properly": it is marked offline, the others keep working.
+BOARD_DOWN = (BoardTimeout, BadReply, LinkError)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    """Settings of one locker agent (times in s).
+
+    Attributes:
+        locker_id: the controller's locker id.
+        code_key: HMAC key of pickup codes (never stored by the agent).
+        policy: code length, expiry and keypad lockout numbers.
+        unlock_tries: unlock commands (each with the bus's own retries and a door query) before a door
+            counts as faulty.
+        door_open_alert_s: a door open longer than this raises a ``door_left_open`` alert.
+        position_period_s: how often a ``position`` event is recorded from the GPS.
+    """
+
+    locker_id: str
+    code_key: str
+    policy: codes.CodePolicy = field(default_factory=codes.CodePolicy)
+    unlock_tries: int = 2
+    door_open_alert_s: float = 120.0
+    position_period_s: float = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoorOpened:
+    """A door the agent opened: where, for which parcel, and doors found faulty on the way."""
+
+    board: int
+    lock: int
+    size: str
+    parcel_id: str | None
+    faulty_doors: tuple[int, ...] = ()
+
+
+def parse_layout(text: str) -> list[tuple[int, int, str]]:
+    """Parse a compartment layout ``"1:S*12,M*8,L*4;2:L*6"`` into ``(board, lock, size)``.
+
+    >>> parse_layout("1:S*2,L")
+    [(1, 1, 'S'), (1, 2, 'S'), (1, 3, 'L')]
+    """
+    layout: list[tuple[int, int, str]] = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        board_text, _, sizes = part.partition(":")
+        board, lock = int(board_text), 0
+        for item in sizes.split(","):
+            size, _, count = item.strip().partition("*")
+            if size not in SIZES:
+                raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+            for _ in range(int(count or 1)):
+                lock += 1
+                layout.append((board, lock, size))
+    return layout
+
+
+DEFAULT_LAYOUT = "1:S*12,M*8,L*4"  # the scenario's bus lockers: one 24-lock board
+
+
+class LockerService:
+    """The locker's state machine over its doors (see the module docstring)."""
+
+    def __init__(self, *, config: AgentConfig, bus: LockerBus, store: Store, clock: Clock, gps: GpsSource,
+                 notifier: Notifier) -> None:
+        self.config = config
+        self._bus = bus
+        self._store = store
+        self._clock = clock
+        self._gps = gps
+        self._notifier = notifier
+        self._op = asyncio.Lock()
+        self._pending_notices: list[PickupNotice] = []
+        self._last_position_at: datetime | None = None
+        self.ready = False
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    # -- guards ---------------------------------------------------------------------------------
+
+    def moving(self) -> tuple[bool, float | None]:
+        """Return ``(interlock engaged, speed in km/h or None)``."""
+        fix = self._gps.latest()
+        return is_moving(fix, self._clock.now()), None if fix is None else fix.speed_kmh
+
+    def _guard(self) -> None:
+        if not self.ready:
+            raise NotReady("the locker is checking its doors; try again in a moment")
+        moving, speed = self.moving()
+        if moving:
+            raise BusMoving(speed_kmh=speed)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def _unlock(self, board: int, lock: int) -> None:
+        """Open a door, trying ``unlock_tries`` times; raise DoorDidNotOpen if it stays closed."""
+        for attempt in range(self.config.unlock_tries):
+            try:
+                await self._call(self._bus.unlock, board, lock, confirm=True)
+                return
+            except DoorDidNotOpen:
+                if attempt + 1 == self.config.unlock_tries:
+                    raise
+
+    # -- keypad lockout -------------------------------------------------------------------------
+
+    def _failures(self) -> tuple[int, datetime | None]:
+        count, last = self._store.failures(KEYPAD)
+        if last is not None and (self._clock.now() - last).total_seconds() >= self.config.policy.failure_memory_s:
+            return 0, None
+        return count, last
+
+    def lockout_remaining_s(self) -> float:
+        """Return how long the keypad stays locked, in s (0: open for codes)."""
+        count, last = self._failures()
+        if last is None:
+            return 0.0
+        remaining = codes.lockout_s(self.config.policy, count) - (self._clock.now() - last).total_seconds()
+        return max(0.0, remaining)
+
+    def _record_failure(self) -> int:
+        now = self._clock.now()
+        count = self._failures()[0] + 1
+        with self._store.transaction():
+            self._store.set_failures(KEYPAD, count, now)
+            if count >= self.config.policy.free_failures:
+                self._store.emit("keypad_lockout", now, {
+                    "failures": count, "lockout_s": codes.lockout_s(self.config.policy, count)})
+        return max(0, self.config.policy.free_failures - count)
+
+    # -- operations -----------------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Query every door and settle the stored states before serving anyone (start-up, power loss)."""
+        async with self._op:
+            self.ready = False
+            for board in self._store.boards():
+                await self._reconcile_board(board)
+            self.ready = True
+        await self._send_notices()
+
+    async def poll(self) -> None:
+        """One pass of the watchdog: doors closed/left open, boards lost or back, codes expired, position."""
+        async with self._op:
+            for board in self._store.boards():
+                await self._reconcile_board(board)
+            self._flag_expired()
+            self._record_position()
+        await self._send_notices()
+
+    async def run(self, stop: asyncio.Event, period_s: float = 0.25) -> None:
+        """Reconcile, then poll every ``period_s`` s (wall time) until ``stop`` is set."""
+        await self.reconcile()
+        while not stop.is_set():
+            await self.poll()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=period_s)
+            except TimeoutError:
+                pass
+
+    async def deposit(self, *, courier: str, parcel_id: str, size: str | None = None) -> DoorOpened:
+        """Open the smallest free working compartment that fits ``parcel_id``.
+
+        The deposit completes when the courier closes the door (seen by :meth:`poll`): the parcel is
+        then held and its code live. A door that does not open is marked faulty and the next
+        compartment is tried.
+
+        Parameters:
+            size: "S", "M" or "L"; default the manifest's size, else "S".
+
+        Raises:
+            NotReady, BusMoving, UnknownParcel (already in the locker), NoFreeCompartment.
+        """
+        parcel_id = parcel_id.strip()
+        async with self._op:
+            self._guard()
+            known = self._store.parcel(parcel_id)
+            if known is not None and known.state not in (Held.EXPECTED, Held.PICKED_UP, Held.RETURNED):
+                raise UnknownParcel(f"parcel {parcel_id} is already in this locker", parcel_id=parcel_id)
+            need = size or (known.size if known is not None else "S")
+            if need not in SIZES:
+                raise NoFreeCompartment(f"unknown size {need!r}", size=need)
+            faulty: list[int] = []
+            while (candidate := self._free_compartment(need)) is not None:
+                try:
+                    await self._unlock(candidate.board, candidate.lock)
+                except DoorDidNotOpen:
+                    self._fault(candidate, during="deposit", parcel_id=None)
+                    faulty.append(candidate.lock)
+                    continue
+                except BOARD_DOWN:
+                    self._board_offline(candidate.board)
+                    continue
+                now = self._clock.now()
+                base = known if known is not None and known.state is Held.EXPECTED else None
+                with self._store.transaction():
+                    self._move(candidate, Compartment.RESERVED, parcel_id=parcel_id, opened_at=now)
+                    self._store.put_parcel(ParcelRow(
+                        parcel_id=parcel_id, state=Held.DEPOSITING, size=need,
+                        code_hmac=base.code_hmac if base else None, expires_at=None,
+                        recipient_phone=base.recipient_phone if base else "", board=candidate.board,
+                        lock=candidate.lock, deposited_at=None, courier=courier))
+                return DoorOpened(board=candidate.board, lock=candidate.lock, size=candidate.size,
+                                  parcel_id=parcel_id, faulty_doors=tuple(faulty))
+            raise NoFreeCompartment(f"no free compartment of size {need} or larger", size=need,
+                                    faulty_doors=faulty)
+
+    async def pickup(self, code: str) -> DoorOpened:
+        """Open the door of the parcel whose live code is ``code``.
+
+        Raises:
+            NotReady, BusMoving (checked first: no attempt is counted on a moving bus), LockedOut,
+            WrongOrExpiredCode (the same for wrong, used and expired codes; counted), DoorFault.
+        """
+        async with self._op:
+            self._guard()
+            remaining = self.lockout_remaining_s()
+            if remaining > 0:
+                raise LockedOut(retry_after_s=remaining)
+            now = self._clock.now()
+            digest = codes.code_hmac(self.config.code_key, code.strip())
+            live = {p.parcel_id: p.code_hmac for p in self._store.parcels(Held.HELD, Held.EXPIRED) if p.code_hmac}
+            match = codes.find_match(digest, live)
+            parcel = self._store.parcel(match) if match is not None else None
+            if parcel is None or parcel.expires_at is None or parcel.expires_at <= now:
+                if parcel is not None and parcel.state is Held.HELD:
+                    self._expire(parcel)
+                raise WrongOrExpiredCode(attempts_left=self._record_failure())
+            assert parcel.board is not None and parcel.lock is not None
+            compartment = self._store.compartment(parcel.board, parcel.lock)
+            try:
+                await self._unlock(parcel.board, parcel.lock)
+            except DoorDidNotOpen:
+                self._fault(compartment, during="pickup", parcel_id=parcel.parcel_id)
+                raise DoorFault(f"door {parcel.lock} did not open; staff have been alerted and your code "
+                                "stays valid", board=parcel.board, lock=parcel.lock) from None
+            except BOARD_DOWN:
+                self._board_offline(parcel.board)
+                raise DoorFault(f"door {parcel.lock} does not answer; staff have been alerted and your code "
+                                "stays valid", board=parcel.board, lock=parcel.lock) from None
+            with self._store.transaction():
+                self._move(compartment, Compartment.OPEN, parcel_id=parcel.parcel_id, opened_at=now)
+                # One-time: the code dies as the door opens.
+                self._store.put_parcel(replace(parcel, state=Held.COLLECTING, code_hmac=None))
+            return DoorOpened(board=parcel.board, lock=parcel.lock, size=compartment.size,
+                              parcel_id=parcel.parcel_id)
+
+    async def take_back(self, *, courier: str, parcel_id: str) -> DoorOpened:
+        """Open the door of an expired parcel for a courier returning it to the sender.
+
+        Raises:
+            NotReady, BusMoving, UnknownParcel (not expired here), DoorFault.
+        """
+        async with self._op:
+            self._guard()
+            parcel = self._store.parcel(parcel_id.strip())
+            if parcel is None or parcel.state is not Held.EXPIRED or parcel.board is None or parcel.lock is None:
+                raise UnknownParcel(f"no expired parcel {parcel_id} in this locker", parcel_id=parcel_id)
+            compartment = self._store.compartment(parcel.board, parcel.lock)
+            try:
+                await self._unlock(parcel.board, parcel.lock)
+            except DoorDidNotOpen:
+                self._fault(compartment, during="take_back", parcel_id=parcel.parcel_id)
+                raise DoorFault(f"door {parcel.lock} did not open; staff have been alerted",
+                                board=parcel.board, lock=parcel.lock) from None
+            except BOARD_DOWN:
+                self._board_offline(parcel.board)
+                raise DoorFault(f"door {parcel.lock} does not answer", board=parcel.board,
+                                lock=parcel.lock) from None
+            with self._store.transaction():
+                self._move(compartment, Compartment.OPEN, parcel_id=parcel.parcel_id, opened_at=self._clock.now())
+                self._store.put_parcel(replace(parcel, state=Held.RETURNING, courier=courier, code_hmac=None))
+            return DoorOpened(board=parcel.board, lock=parcel.lock, size=compartment.size,
+                              parcel_id=parcel.parcel_id)
+
+    async def remote_open(self, *, board: int, lock: int, command_id: str, reason: str) -> dict[str, Any]:
+        """Open one door on an admin's remote command; record the outcome as a ``remote_open`` event.
+
+        A faulty compartment whose door opens is working again (free, or occupied if it holds a parcel).
+        The interlock applies: on a moving bus the command fails with ``bus_moving``.
+        """
+        async with self._op:
+            outcome: dict[str, Any] = {"command_id": command_id, "board": board, "lock": lock, "reason": reason}
+            try:
+                self._guard()
+                compartment = self._store.compartment(board, lock)
+                await self._unlock(board, lock)
+            except (BusMoving, NotReady, DoorDidNotOpen, KeyError, *BOARD_DOWN) as error:
+                outcome |= {"ok": False, "error": getattr(error, "code", error.__class__.__name__)}
+                self._store.emit("remote_open", self._clock.now(), outcome)
+                return outcome
+            now = self._clock.now()
+            with self._store.transaction():
+                if compartment.state is Compartment.FAULTY:
+                    back = Compartment.OCCUPIED if compartment.parcel_id else Compartment.FREE
+                    self._move(compartment, back, parcel_id=compartment.parcel_id, opened_at=now)
+                else:
+                    self._store.update_compartment(board, lock, state=compartment.state,
+                                                   parcel_id=compartment.parcel_id, opened_at=now)
+                outcome |= {"ok": True}
+                self._store.emit("remote_open", now, outcome)
+            return outcome
+
+    def load_manifest(self, entries: list[dict[str, Any]]) -> int:
+        """Store codes of parcels the controller assigned to this locker; return how many are new.
+
+        Each entry: ``parcel_id``, ``code_hmac``, ``size``, ``recipient_phone``. Parcels the agent
+        already holds are left alone.
+        """
+        added = 0
+        with self._store.transaction():
+            for entry in entries:
+                known = self._store.parcel(entry["parcel_id"])
+                if known is not None and known.state is not Held.EXPECTED:
+                    continue
+                added += known is None
+                self._store.put_parcel(ParcelRow(
+                    parcel_id=entry["parcel_id"], state=Held.EXPECTED, size=entry.get("size") or "S",
+                    code_hmac=entry["code_hmac"], expires_at=None, recipient_phone=entry.get("recipient_phone", ""),
+                    board=None, lock=None, deposited_at=None, courier=None))
+        return added
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def compartments_view(self) -> list[dict[str, Any]]:
+        """Return every compartment with the state to show (``offline`` for an offline board)."""
+        boards = self._store.boards()
+        return [{"board": c.board, "lock": c.lock, "size": c.size, "parcel_id": c.parcel_id,
+                 "state": c.state.value if boards.get(c.board, False) else OFFLINE,
+                 "door_open": c.opened_at is not None} for c in self._store.compartments()]
+
+    def status(self) -> dict[str, Any]:
+        """Return what the kiosk needs to know: ready, interlock, keypad lockout, compartments."""
+        moving, speed = self.moving()
+        return {"locker_id": self.config.locker_id, "ready": self.ready, "moving": moving, "speed_kmh": speed,
+                "lockout_remaining_s": round(self.lockout_remaining_s()), "boards": self._store.boards(),
+                "compartments": self.compartments_view()}
+
+    def expired_parcels(self) -> list[ParcelRow]:
+        """Return parcels whose code expired, waiting for a courier to take them back."""
+        return self._store.parcels(Held.EXPIRED)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _free_compartment(self, need: str) -> CompartmentRow | None:
+        boards = self._store.boards()
+        fitting = [c for c in self._store.compartments()
+                   if c.state is Compartment.FREE and boards.get(c.board) and c.opened_at is None
+                   and SIZES.index(c.size) >= SIZES.index(need)]
+        fitting.sort(key=lambda c: (SIZES.index(c.size), c.board, c.lock))
+        return fitting[0] if fitting else None
+
+    def _move(self, c: CompartmentRow, to: Compartment, *, parcel_id: str | None,
+              opened_at: datetime | None = None) -> None:
+        check(c.board, c.lock, c.state, to)
+        self._store.update_compartment(c.board, c.lock, state=to, parcel_id=parcel_id, opened_at=opened_at)
+
+    def _fault(self, c: CompartmentRow, *, during: str, parcel_id: str | None) -> None:
+        now = self._clock.now()
+        with self._store.transaction():
+            self._move(c, Compartment.FAULTY, parcel_id=c.parcel_id)
+            self._store.emit("door_fault", now, {"board": c.board, "lock": c.lock, "during": during,
+                                                 "parcel_id": parcel_id or c.parcel_id})
+        log.warning("locker %s door %d/%d did not open during %s", self.config.locker_id, c.board, c.lock, during)
+
+    def _board_offline(self, board: int) -> None:
+        if not self._store.boards().get(board, False):
+            return
+        with self._store.transaction():
+            self._store.set_board_online(board, False)
+            self._store.emit("board_offline", self._clock.now(), {"board": board})
+        log.warning("locker %s board %d stopped answering", self.config.locker_id, board)
+
+    async def _reconcile_board(self, board: int) -> None:
+        try:
+            doors = await self._call(self._bus.door_states, board)
+        except BOARD_DOWN:
+            self._board_offline(board)
+            return
+        with self._store.transaction():
+            was_online = self._store.boards().get(board, False)
+            for c in self._store.compartments():
+                if c.board == board:
+                    self._settle(c, door_open=doors.get(c.lock) is DoorState.OPEN)
+            if not was_online:
+                self._store.set_board_online(board, True)
+                states = [{"lock": c.lock, "state": c.state.value, "parcel_id": c.parcel_id}
+                          for c in self._store.compartments() if c.board == board]
+                self._store.emit("board_online", self._clock.now(), {"board": board, "compartments": states})
+
+    def _settle(self, c: CompartmentRow, *, door_open: bool) -> None:
+        """Bring one compartment in line with its door reading (inside a transaction)."""
+        now = self._clock.now()
+        if door_open:
+            if c.opened_at is None:  # opened by hand or left open across a power loss
+                self._store.update_compartment(c.board, c.lock, state=c.state, parcel_id=c.parcel_id, opened_at=now)
+            elif (not c.open_alerted
+                  and (now - c.opened_at).total_seconds() >= self.config.door_open_alert_s):
+                self._store.mark_open_alerted(c.board, c.lock)
+                self._store.emit("door_left_open", now, {
+                    "board": c.board, "lock": c.lock, "state": c.state.value, "parcel_id": c.parcel_id,
+                    "open_s": round((now - c.opened_at).total_seconds())})
+            return
+        if c.state is Compartment.RESERVED and c.parcel_id is not None:
+            self._complete_deposit(c, now)
+        elif c.state is Compartment.OPEN and c.parcel_id is not None:
+            self._complete_collection(c, now)
+        elif c.state is Compartment.OPEN:
+            self._move(c, Compartment.FREE, parcel_id=None)
+        elif c.opened_at is not None:
+            self._store.update_compartment(c.board, c.lock, state=c.state, parcel_id=c.parcel_id, opened_at=None)
+
+    def _complete_deposit(self, c: CompartmentRow, now: datetime) -> None:
+        parcel = self._store.parcel(c.parcel_id or "")
+        assert parcel is not None
+        expires_at = now + timedelta(seconds=self.config.policy.ttl_s)
+        code: str | None = None
+        code_hmac = parcel.code_hmac
+        if code_hmac is None:  # not in the manifest: issue the code here, unique among live codes
+            live = {p.code_hmac for p in self._store.parcels(Held.HELD, Held.EXPECTED, Held.DEPOSITING)}
+            while code is None or code_hmac in live:
+                code = codes.new_code(self.config.policy.digits)
+                code_hmac = codes.code_hmac(self.config.code_key, code)
+        self._move(c, Compartment.OCCUPIED, parcel_id=c.parcel_id)
+        self._store.put_parcel(replace(parcel, state=Held.HELD, code_hmac=code_hmac, expires_at=expires_at,
+                                       deposited_at=now))
+        payload: dict[str, Any] = {"parcel_id": parcel.parcel_id, "board": c.board, "lock": c.lock, "size": c.size,
+                                   "courier": parcel.courier, "expires_at": expires_at.isoformat(),
+                                   "code_issued_by": "agent" if code is not None else "controller"}
+        if code is not None:
+            payload["code_hmac"] = code_hmac  # the controller keeps the hash too; never the code
+        self._store.emit("deposit", now, payload)
+        self._pending_notices.append(PickupNotice(
+            locker_id=self.config.locker_id, parcel_id=parcel.parcel_id, recipient_phone=parcel.recipient_phone,
+            code=code, door=c.lock, expires_at=expires_at))
+
+    def _complete_collection(self, c: CompartmentRow, now: datetime) -> None:
+        parcel = self._store.parcel(c.parcel_id or "")
+        if parcel is None or parcel.state not in (Held.COLLECTING, Held.RETURNING):
+            # An admin opened an occupied door: it still holds its parcel.
+            self._move(c, Compartment.OCCUPIED, parcel_id=c.parcel_id)
+            return
+        returning = parcel.state is Held.RETURNING
+        self._move(c, Compartment.FREE, parcel_id=None)
+        self._store.put_parcel(replace(parcel, state=Held.RETURNED if returning else Held.PICKED_UP))
+        self._store.emit("take_back" if returning else "pickup", now, {
+            "parcel_id": parcel.parcel_id, "board": c.board, "lock": c.lock,
+            **({"courier": parcel.courier} if returning else {})})
+
+    def _expire(self, parcel: ParcelRow) -> None:
+        with self._store.transaction():
+            self._store.put_parcel(replace(parcel, state=Held.EXPIRED))
+            self._store.emit("code_expired", self._clock.now(), {
+                "parcel_id": parcel.parcel_id, "board": parcel.board, "lock": parcel.lock})
+
+    def _flag_expired(self) -> None:
+        now = self._clock.now()
+        for parcel in self._store.parcels(Held.HELD):
+            if parcel.expires_at is not None and parcel.expires_at <= now:
+                self._expire(parcel)
+
+    def _record_position(self) -> None:
+        fix = self._gps.latest()
+        now = self._clock.now()
+        if fix is None or fix.lat_deg is None or fix.lon_deg is None:
+            return
+        if self._last_position_at is not None and \
+                (now - self._last_position_at).total_seconds() < self.config.position_period_s:
+            return
+        self._last_position_at = now
+        self._store.emit("position", now, {"lat_deg": fix.lat_deg, "lon_deg": fix.lon_deg,
+                                           "speed_m_s": round(fix.speed_kmh / 3.6, 2)})
+
+    async def _send_notices(self) -> None:
+        notices, self._pending_notices = self._pending_notices, []
+        for notice in notices:
+            try:
+                await self._call(self._notifier.notify, notice)
+            except Exception as error:  # noqa: BLE001 - any gateway failure is recorded for staff, not lost
+                log.error("pickup notice for %s failed: %s", notice.parcel_id, error)
+                self._store.emit("notify_failed", self._clock.now(), {
+                    "parcel_id": notice.parcel_id, "error": error.__class__.__name__})

@@ -1,0 +1,232 @@
+"""Device-local state in SQLite (WAL): boards, compartments, parcels with hashed codes, an outbox
+of events for the controller, keypad failure counters.
+
+One connection shared under a lock; every call is a short local write, fast enough to run inline in
+the agent's event loop. A state change and the event describing it are written in one transaction
+(:meth:`Store.transaction`), so after a crash either both exist or neither.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from locker_driver.agent.states import Compartment, Held
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS boards (address INTEGER PRIMARY KEY, online INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS compartments (
+    board INTEGER NOT NULL, lock INTEGER NOT NULL, size TEXT NOT NULL, state TEXT NOT NULL,
+    parcel_id TEXT, opened_at TEXT, open_alerted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (board, lock));
+CREATE TABLE IF NOT EXISTS parcels (
+    parcel_id TEXT PRIMARY KEY, state TEXT NOT NULL, size TEXT NOT NULL DEFAULT 'S', code_hmac TEXT,
+    expires_at TEXT, recipient_phone TEXT NOT NULL DEFAULT '', board INTEGER, lock INTEGER,
+    deposited_at TEXT, courier TEXT);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_uid TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    at TEXT NOT NULL, payload TEXT NOT NULL, sent_at TEXT);
+CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL, last_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompartmentRow:
+    board: int
+    lock: int
+    size: str
+    state: Compartment
+    parcel_id: str | None
+    opened_at: datetime | None
+    open_alerted: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParcelRow:
+    parcel_id: str
+    state: Held
+    size: str
+    code_hmac: str | None
+    expires_at: datetime | None
+    recipient_phone: str
+    board: int | None
+    lock: int | None
+    deposited_at: datetime | None
+    courier: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxEvent:
+    event_uid: str
+    kind: str
+    at: datetime
+    payload: dict[str, Any]
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class Store:
+    """The agent's SQLite database at ``path`` (created with its schema if missing)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a bus loses power: committed means on disk
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes atomically; nests (inner blocks join the outer transaction)."""
+        with self._lock:
+            if self._depth == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    def _exec(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def install_layout(self, compartments: list[tuple[int, int, str]]) -> bool:
+        """Create compartments ``(board, lock, size)`` all free, unless some exist; return whether created."""
+        with self.transaction():
+            if self._exec("SELECT COUNT(*) FROM compartments").fetchone()[0]:
+                return False
+            for board, lock, size in compartments:
+                self._exec("INSERT OR IGNORE INTO boards(address, online) VALUES (?, 1)", (board,))
+                self._exec("INSERT INTO compartments(board, lock, size, state) VALUES (?, ?, ?, ?)",
+                           (board, lock, size, Compartment.FREE.value))
+            return True
+
+    def boards(self) -> dict[int, bool]:
+        """Return ``{board address: online}``."""
+        return {r["address"]: bool(r["online"]) for r in self._exec("SELECT * FROM boards ORDER BY address")}
+
+    def set_board_online(self, board: int, online: bool) -> None:
+        self._exec("UPDATE boards SET online = ? WHERE address = ?", (int(online), board))
+
+    def compartments(self) -> list[CompartmentRow]:
+        rows = self._exec("SELECT * FROM compartments ORDER BY board, lock").fetchall()
+        return [self._compartment(r) for r in rows]
+
+    def compartment(self, board: int, lock: int) -> CompartmentRow:
+        row = self._exec("SELECT * FROM compartments WHERE board = ? AND lock = ?", (board, lock)).fetchone()
+        if row is None:
+            raise KeyError(f"no compartment {board}/{lock}")
+        return self._compartment(row)
+
+    @staticmethod
+    def _compartment(r: sqlite3.Row) -> CompartmentRow:
+        return CompartmentRow(board=r["board"], lock=r["lock"], size=r["size"], state=Compartment(r["state"]),
+                              parcel_id=r["parcel_id"], opened_at=_dt(r["opened_at"]),
+                              open_alerted=bool(r["open_alerted"]))
+
+    def update_compartment(self, board: int, lock: int, *, state: Compartment, parcel_id: str | None,
+                           opened_at: datetime | None = None) -> None:
+        """Set a compartment's state and parcel; ``opened_at`` is when its door was opened (None: closed)."""
+        self._exec("UPDATE compartments SET state = ?, parcel_id = ?, opened_at = ?, open_alerted = 0 "
+                   "WHERE board = ? AND lock = ?", (state.value, parcel_id, _iso(opened_at), board, lock))
+
+    def mark_open_alerted(self, board: int, lock: int) -> None:
+        self._exec("UPDATE compartments SET open_alerted = 1 WHERE board = ? AND lock = ?", (board, lock))
+
+    # -- parcels ------------------------------------------------------------------------------
+
+    def parcel(self, parcel_id: str) -> ParcelRow | None:
+        row = self._exec("SELECT * FROM parcels WHERE parcel_id = ?", (parcel_id,)).fetchone()
+        return None if row is None else self._parcel(row)
+
+    def parcels(self, *states: Held) -> list[ParcelRow]:
+        rows = self._exec("SELECT * FROM parcels ORDER BY parcel_id").fetchall()
+        return [p for p in map(self._parcel, rows) if not states or p.state in states]
+
+    @staticmethod
+    def _parcel(r: sqlite3.Row) -> ParcelRow:
+        return ParcelRow(parcel_id=r["parcel_id"], state=Held(r["state"]), size=r["size"], code_hmac=r["code_hmac"],
+                         expires_at=_dt(r["expires_at"]), recipient_phone=r["recipient_phone"], board=r["board"],
+                         lock=r["lock"], deposited_at=_dt(r["deposited_at"]), courier=r["courier"])
+
+    def put_parcel(self, parcel: ParcelRow) -> None:
+        """Insert or replace a parcel row."""
+        self._exec("INSERT OR REPLACE INTO parcels(parcel_id, state, size, code_hmac, expires_at, recipient_phone,"
+                   " board, lock, deposited_at, courier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (parcel.parcel_id, parcel.state.value, parcel.size, parcel.code_hmac, _iso(parcel.expires_at),
+                    parcel.recipient_phone, parcel.board, parcel.lock, _iso(parcel.deposited_at), parcel.courier))
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def emit(self, kind: str, at: datetime, payload: dict[str, Any]) -> str:
+        """Append an event for the controller; return its id (``uuid4`` hex)."""
+        uid = uuid.uuid4().hex
+        self._exec("INSERT INTO outbox(event_uid, kind, at, payload) VALUES (?, ?, ?, ?)",
+                   (uid, kind, at.isoformat(), json.dumps(payload, sort_keys=True)))
+        return uid
+
+    def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
+        """Return unsent events, oldest first."""
+        rows = self._exec("SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [OutboxEvent(event_uid=r["event_uid"], kind=r["kind"], at=datetime.fromisoformat(r["at"]),
+                            payload=json.loads(r["payload"])) for r in rows]
+
+    def events(self, kind: str | None = None) -> list[OutboxEvent]:
+        """Return every event (sent or not), oldest first, optionally of one kind."""
+        rows = self._exec("SELECT * FROM outbox ORDER BY seq").fetchall()
+        return [OutboxEvent(event_uid=r["event_uid"], kind=r["kind"], at=datetime.fromisoformat(r["at"]),
+                            payload=json.loads(r["payload"])) for r in rows if kind in (None, r["kind"])]
+
+    def mark_sent(self, uids: list[str], at: datetime) -> None:
+        with self.transaction():
+            for uid in uids:
+                self._exec("UPDATE outbox SET sent_at = ? WHERE event_uid = ? AND sent_at IS NULL",
+                           (at.isoformat(), uid))
+
+    # -- failure counters and meta ------------------------------------------------------------
+
+    def failures(self, key: str) -> tuple[int, datetime | None]:
+        """Return ``(count, time of the last failure)`` for counter ``key``."""
+        row = self._exec("SELECT count, last_at FROM failures WHERE key = ?", (key,)).fetchone()
+        return (0, None) if row is None else (row["count"], _dt(row["last_at"]))
+
+    def set_failures(self, key: str, count: int, last_at: datetime) -> None:
+        self._exec("INSERT OR REPLACE INTO failures(key, count, last_at) VALUES (?, ?, ?)",
+                   (key, count, last_at.isoformat()))
+
+    def meta(self, key: str) -> str | None:
+        row = self._exec("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row["value"]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._exec("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
