@@ -1,0 +1,219 @@
+"""The agent's service through a real pty against the board simulator: deposits, pickups, the
+interlock, brute force, expiry and every door/board fault."""
+
+from __future__ import annotations
+
+import pytest
+
+from locker_driver.agent.errors import (
+    BusMoving, DoorFault, LockedOut, NoFreeCompartment, NotReady, WrongOrExpiredCode,
+)
+from locker_driver.agent.service import LockerService
+from locker_driver.agent.states import Compartment, Held
+from locker_driver.sim import BoardSimulator
+from tests.locker_agent.conftest import RecordingNotifier, until
+
+
+def kinds(service: LockerService) -> list[str]:
+    return [e.kind for e in service.store.events() if e.kind != "position"]
+
+
+async def deposit_and_close(service: LockerService, sim: BoardSimulator, parcel_id: str, size: str | None = None):
+    opened = await service.deposit(courier="wang", parcel_id=parcel_id, size=size)
+    assert sim.door_is_open(opened.board, opened.lock)
+    sim.close_door(opened.board, opened.lock)
+    await until(lambda: service.store.parcel(parcel_id).state is Held.HELD, step=service.poll, what="deposit done")
+    return opened
+
+
+async def test_deposit_then_pickup_with_the_code_the_recipient_got(service, sim, notifier: RecordingNotifier) -> None:
+    opened = await service.deposit(courier="wang", parcel_id="SS0001")
+    assert (opened.board, opened.lock, opened.size) == (1, 1, "S")  # smallest free that fits
+    assert service.store.compartment(1, 1).state is Compartment.RESERVED
+    await service.poll()
+    assert service.store.parcel("SS0001").state is Held.DEPOSITING  # not done while the door is open
+    sim.close_door(1, 1)
+    await until(lambda: service.store.parcel("SS0001").state is Held.HELD, step=service.poll, what="held")
+    code = notifier.code_for("SS0001")
+    assert service.store.parcel("SS0001").code_hmac != code  # only the HMAC is kept
+
+    door = await service.pickup(code)
+    assert (door.board, door.lock) == (1, 1) and sim.door_is_open(1, 1)
+    sim.close_door(1, 1)
+    await until(lambda: service.store.parcel("SS0001").state is Held.PICKED_UP, step=service.poll, what="picked up")
+    assert service.store.compartment(1, 1).state is Compartment.FREE
+    assert kinds(service) == ["deposit", "pickup"]
+    with pytest.raises(WrongOrExpiredCode):  # one-time
+        await service.pickup(code)
+
+
+async def test_sizes_pick_the_smallest_fitting_compartment(service, sim) -> None:
+    assert (await service.deposit(courier="wang", parcel_id="M1", size="M")).lock == 13
+    assert (await service.deposit(courier="wang", parcel_id="L1", size="L")).lock == 21
+
+
+async def test_no_door_opens_while_the_bus_moves(service, sim, gps) -> None:
+    gps.set(speed_kmh=25.0)
+    with pytest.raises(BusMoving):
+        await service.deposit(courier="wang", parcel_id="SS0001")
+    assert not any(sim.door_states(1).values())
+    assert service.status()["moving"] is True
+    gps.set(speed_kmh=0.5)  # GPS jitter of a parked bus
+    await deposit_and_close(service, sim, "SS0001")
+
+
+async def test_the_code_does_not_open_while_moving_and_the_attempt_is_not_counted(service, sim, gps, notifier) -> None:
+    await deposit_and_close(service, sim, "SS0001")
+    gps.set(speed_kmh=12.0)
+    for _ in range(6):
+        with pytest.raises(BusMoving):
+            await service.pickup(notifier.code_for("SS0001"))
+    gps.set(speed_kmh=0.0)
+    assert (await service.pickup(notifier.code_for("SS0001"))).lock == 1
+
+
+async def test_brute_force_locks_the_keypad_with_back_off(service, sim, clock, notifier) -> None:
+    await deposit_and_close(service, sim, "SS0001")
+    real = notifier.code_for("SS0001")
+    wrong = [f"{n:06d}" for n in range(1000) if f"{n:06d}" != real]
+    for guess in wrong[:4]:
+        with pytest.raises(WrongOrExpiredCode):
+            await service.pickup(guess)
+    with pytest.raises(WrongOrExpiredCode):
+        await service.pickup(wrong[4])  # the 5th failure starts a 30 min lockout
+    with pytest.raises(LockedOut) as locked:
+        await service.pickup(real)  # even the right code waits
+    assert locked.value.facts["retry_after_s"] == 1800
+    clock.advance(1800)
+    with pytest.raises(WrongOrExpiredCode):
+        await service.pickup(wrong[5])
+    with pytest.raises(LockedOut) as longer:
+        await service.pickup(wrong[6])
+    assert longer.value.facts["retry_after_s"] == 3600  # doubled
+    clock.advance(3600)
+    assert (await service.pickup(real)).lock == 1
+    assert kinds(service).count("keypad_lockout") == 2
+    # A brute-force run within a simulated day: attempts that reached the code check.
+    tried = 0
+    for guess in wrong[7:200]:
+        try:
+            await service.pickup(guess)
+        except WrongOrExpiredCode:
+            tried += 1
+        except LockedOut as error:
+            clock.advance(error.facts["retry_after_s"])
+        if clock.now() - service.store.events()[0].at > __import__("datetime").timedelta(days=1):
+            break
+    assert tried <= 10
+
+
+async def test_wrong_and_expired_codes_get_the_same_answer_and_expired_parcels_are_flagged(
+        service, sim, clock, notifier) -> None:
+    await deposit_and_close(service, sim, "SS0001")
+    clock.advance(72 * 3600 + 1)
+    with pytest.raises(WrongOrExpiredCode) as expired:
+        await service.pickup(notifier.code_for("SS0001"))
+    with pytest.raises(WrongOrExpiredCode) as wrong:
+        await service.pickup("000000" if notifier.code_for("SS0001") != "000000" else "000001")
+    assert type(expired.value) is type(wrong.value) and expired.value.message == wrong.value.message
+    assert [p.parcel_id for p in service.expired_parcels()] == ["SS0001"]
+    assert not sim.door_is_open(1, 1)
+    # A courier takes it back.
+    opened = await service.take_back(courier="li", parcel_id="SS0001")
+    sim.close_door(opened.board, opened.lock)
+    await until(lambda: service.store.parcel("SS0001").state is Held.RETURNED, step=service.poll, what="returned")
+    assert kinds(service) == ["deposit", "code_expired", "take_back"]
+
+
+async def test_a_jammed_door_is_marked_faulty_and_the_parcel_goes_to_the_next_one(service, sim) -> None:
+    sim.jam(1, 1)
+    opened = await service.deposit(courier="wang", parcel_id="SS0001")
+    assert opened.lock == 2 and opened.faulty_doors == (1,)
+    assert service.store.compartment(1, 1).state is Compartment.FAULTY
+    fault = next(e for e in service.store.events() if e.kind == "door_fault")
+    assert fault.payload == {"board": 1, "lock": 1, "during": "deposit", "parcel_id": None}
+
+
+async def test_a_door_that_will_not_open_for_pickup_is_reported_plainly(service, sim, notifier) -> None:
+    await deposit_and_close(service, sim, "SS0001")
+    sim.jam(1, 1)
+    with pytest.raises(DoorFault) as fault:
+        await service.pickup(notifier.code_for("SS0001"))
+    assert "door 1 did not open" in fault.value.message and "code stays valid" in fault.value.message
+    assert service.store.compartment(1, 1).state is Compartment.FAULTY
+    assert service.store.parcel("SS0001").state is Held.HELD
+
+
+async def test_no_free_compartment_is_said_plainly(service, sim) -> None:
+    for lock in (21, 22, 23, 24):
+        sim.jam(1, lock)
+    sim.power_off(2)
+    with pytest.raises(NoFreeCompartment):
+        await service.deposit(courier="wang", parcel_id="BIG", size="L")
+
+
+async def test_a_door_left_open_raises_an_alert_once(service, sim, clock) -> None:
+    await service.deposit(courier="wang", parcel_id="SS0001")
+    clock.advance(119)
+    await service.poll()
+    assert "door_left_open" not in kinds(service)
+    clock.advance(2)
+    await service.poll()
+    await service.poll()
+    assert kinds(service).count("door_left_open") == 1
+
+
+async def test_a_silent_board_is_offline_while_the_other_keeps_working(service, sim) -> None:
+    sim.power_off(1)
+    await service.poll()
+    assert service.store.boards() == {1: False, 2: True}
+    assert {c["state"] for c in service.compartments_view() if c["board"] == 1} == {"offline"}
+    opened = await service.deposit(courier="wang", parcel_id="SS0001")
+    assert opened.board == 2
+    sim.close_door(2, 1)
+    sim.power_on(1)
+    await until(lambda: service.store.boards()[1], step=service.poll, what="board 1 back")
+    assert sorted(kinds(service)) == ["board_offline", "board_online", "deposit"]
+
+
+async def test_after_power_loss_the_agent_reconciles_every_door_before_serving(
+        bus, store, clock, gps, notifier, sim) -> None:
+    from locker_driver.agent.service import AgentConfig
+    from tests.locker_agent.conftest import CODE_KEY
+
+    first = LockerService(config=AgentConfig(locker_id="L", code_key=CODE_KEY), bus=bus, store=store, clock=clock,
+                          gps=gps, notifier=notifier)
+    await first.reconcile()
+    await deposit_and_close(first, sim, "DONE")
+    opened = await first.deposit(courier="wang", parcel_id="MID")  # power fails with this door open
+    code = notifier.code_for("DONE")
+    await first.pickup(code)  # and this one open for a pickup
+    sim.power_off()
+    sim.close_door(opened.board, opened.lock)  # people close both doors while everything is dark
+    sim.close_door(1, 1)
+    sim.power_on()
+
+    rebooted = LockerService(config=AgentConfig(locker_id="L", code_key=CODE_KEY), bus=bus, store=store, clock=clock,
+                             gps=gps, notifier=notifier)
+    with pytest.raises(NotReady):
+        await rebooted.pickup("123456")
+    await rebooted.reconcile()
+    assert store.parcel("MID").state is Held.HELD
+    assert store.parcel("DONE").state is Held.PICKED_UP
+    assert store.compartment(1, 1).state is Compartment.FREE
+    assert store.compartment(opened.board, opened.lock).state is Compartment.OCCUPIED
+    assert notifier.code_for("MID")
+
+
+async def test_manifest_codes_open_after_deposit_only(service, sim, notifier) -> None:
+    from locker_driver.agent.codes import code_hmac
+    from tests.locker_agent.conftest import CODE_KEY
+
+    service.load_manifest([{"parcel_id": "PRE1", "code_hmac": code_hmac(CODE_KEY, "424242"), "size": "M",
+                            "recipient_phone": "13800000000"}])
+    with pytest.raises(WrongOrExpiredCode):
+        await service.pickup("424242")  # not in the locker yet
+    opened = await deposit_and_close(service, sim, "PRE1")
+    assert opened.size == "M"
+    assert notifier.notices[-1].code is None  # the controller sent the code; the agent only says "arrived"
+    assert (await service.pickup("424242")).lock == opened.lock
