@@ -108,6 +108,17 @@ class Couriers:
         return entry[0]
 
 
+def signed_in_courier(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """Dependency: the courier name behind the request's bearer session token."""
+    scheme, _, token = (authorization or "").partition(" ")
+    couriers: Couriers = request.app.state.couriers
+    return couriers.who(token.strip() if scheme.lower() == "bearer" else None)
+
+
+# Module level: with postponed annotations FastAPI resolves these names in the module's namespace.
+Courier = Annotated[str, Depends(signed_in_courier)]
+
+
 def create_web_app(service: LockerService, *, couriers: Couriers, gps: SettableGps | None = None,
                    gps_token: str | None = None) -> FastAPI:
     """Build the kiosk/courier app around ``service``.
@@ -118,18 +129,13 @@ def create_web_app(service: LockerService, *, couriers: Couriers, gps: SettableG
     """
     app = FastAPI(title=f"Locker {service.config.locker_id}", docs_url=None, redoc_url=None)
     app.state.service = service
+    app.state.couriers = couriers
 
     @app.exception_handler(AgentError)
     async def _agent_error(_: Request, error: AgentError) -> JSONResponse:
         headers = {"Retry-After": str(error.facts["retry_after_s"])} if isinstance(error, LockedOut) else None
         return JSONResponse({"code": error.code, "message": error.message, "details": error.facts},
                             status_code=error.http_status, headers=headers)
-
-    def courier(authorization: Annotated[str | None, Header()] = None) -> str:
-        scheme, _, token = (authorization or "").partition(" ")
-        return couriers.who(token.strip() if scheme.lower() == "bearer" else None)
-
-    Courier = Annotated[str, Depends(courier)]
 
     @app.get("/", include_in_schema=False)
     def kiosk_page() -> FileResponse:
