@@ -129,6 +129,13 @@ def configure_logging(json: bool, *, level: int | str = logging.INFO, stream: An
     handler._dispatch_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # uvicorn's own logging config gives its loggers private handlers and stops propagation; a
+    # record must pass through the redacting handler above, so route them to the root instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+        server_logger.disabled = False
     return handler
 
 

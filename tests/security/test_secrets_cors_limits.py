@@ -92,6 +92,9 @@ def test_tokens_are_stored_only_as_hmac_and_never_logged(settings, role_tokens, 
 def test_json_logs_redact_tokens_even_when_code_logs_them() -> None:
     """Defence in depth: an access log line with ?access_token=… or an Authorization header is redacted."""
     stream = io.StringIO()
+    # As an earlier in-process uvicorn with its default config leaves it: private handler, no propagation.
+    logging.getLogger("uvicorn.access").addHandler(logging.NullHandler())
+    logging.getLogger("uvicorn.access").propagate = False
     handler = configure_logging(True, stream=stream, level=logging.INFO)
     token = auth.new_token()
     try:
