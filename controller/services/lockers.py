@@ -25,7 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from controller.db.models import (
-    Alert, Compartment, CompartmentTransition, Locker, LockerCommand, LockerEvent, Parcel, PickupCode,
+    Alert,
+    Compartment,
+    CompartmentTransition,
+    Locker,
+    LockerCommand,
+    LockerEvent,
+    Parcel,
+    PickupCode,
     TransportLine,
 )
 from controller.db.types import utc_now

@@ -24,7 +24,13 @@ from locker_driver import BadReply, BoardTimeout, DoorDidNotOpen, DoorState, Lin
 from locker_driver.agent import codes
 from locker_driver.agent.clock import Clock
 from locker_driver.agent.errors import (
-    BusMoving, DoorFault, LockedOut, NoFreeCompartment, NotReady, UnknownParcel, WrongOrExpiredCode,
+    BusMoving,
+    DoorFault,
+    LockedOut,
+    NoFreeCompartment,
+    NotReady,
+    UnknownParcel,
+    WrongOrExpiredCode,
 )
 from locker_driver.agent.gps import GpsSource, is_moving
 from locker_driver.agent.notifier import Notifier, PickupNotice

@@ -44,5 +44,5 @@ def test_run_serves_offline_and_stops_on_sigterm(tmp_path) -> None:  # type: ign
             assert httpx.get(base + "/").status_code == 200 and "取件" in httpx.get(base + "/").text
         finally:
             process.send_signal(signal.SIGTERM)
-            out, err = process.communicate(timeout=20)
+            _out, err = process.communicate(timeout=20)
         assert process.returncode == 0, err

@@ -5,6 +5,7 @@ hours with the controller down and a sync that applies everything exactly once."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -176,14 +177,14 @@ async def test_a_day_offline_then_everything_syncs_exactly_once(rig: Rig) -> Non
     await rig.service.poll()
 
     pending = rig.store.pending_events(10_000)
-    assert len(pending) > 10 and rig.clock.now() - START >= __import__("datetime").timedelta(hours=24)
+    assert len(pending) > 10 and rig.clock.now() - START >= timedelta(hours=24)
     rig.controller.start()
     report = await rig.sync.sync_once()
     assert report.sent == len(pending) and report.duplicates == 0 and report.rejected == 0
     assert rig.store.pending_events() == []
 
     # The reply was "lost": the agent sends everything again; nothing is applied twice.
-    rig.store._exec("UPDATE outbox SET sent_at = NULL")  # noqa: SLF001 - play a lost acknowledgement
+    rig.store._exec("UPDATE outbox SET sent_at = NULL")
     again = await rig.sync.sync_once()
     assert again.sent == 0 and again.duplicates == len(rig.store.events())
 

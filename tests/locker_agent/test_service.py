@@ -3,10 +3,17 @@ interlock, brute force, expiry and every door/board fault."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from locker_driver.agent.errors import (
-    BusMoving, DoorFault, LockedOut, NoFreeCompartment, NotReady, WrongOrExpiredCode,
+    BusMoving,
+    DoorFault,
+    LockedOut,
+    NoFreeCompartment,
+    NotReady,
+    WrongOrExpiredCode,
 )
 from locker_driver.agent.service import LockerService
 from locker_driver.agent.states import Compartment, Held
@@ -102,7 +109,7 @@ async def test_brute_force_locks_the_keypad_with_back_off(service, sim, clock, n
             tried += 1
         except LockedOut as error:
             clock.advance(error.facts["retry_after_s"])
-        if clock.now() - service.store.events()[0].at > __import__("datetime").timedelta(days=1):
+        if clock.now() - service.store.events()[0].at > timedelta(days=1):
             break
     assert tried <= 10
 
