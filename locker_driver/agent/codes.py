@@ -27,7 +27,7 @@ from dataclasses import dataclass
 class CodePolicy:
     """Numbers of the pickup-code scheme (times in s)."""
 
-    digits: int = 6
+    digits: int = 7
     ttl_s: float = 72 * 3600.0
     free_failures: int = 5
     lockout_base_s: float = 1800.0
@@ -41,7 +41,7 @@ class CodePolicy:
             raise ValueError("lockout numbers must be positive and base <= max")
 
 
-def new_code(digits: int = 6) -> str:
+def new_code(digits: int = 7) -> str:
     """Return a uniformly random code of ``digits`` decimal digits (leading zeros kept)."""
     return f"{secrets.randbelow(10**digits):0{digits}d}"
 

@@ -35,7 +35,7 @@ def test_assign_issues_a_one_time_code_kept_only_as_hmac(client, role_tokens, sh
     assigned = client.post(f"/api/v1/lockers/{LOCKER}/parcels", json={"parcel_id": "SS2001"}, headers=courier)
     assert assigned.status_code == 201, assigned.text
     code = assigned.json()["code"]
-    assert len(code) == 6 and code.isdigit() and assigned.json()["size"] == "S"
+    assert len(code) == 7 and code.isdigit() and assigned.json()["size"] == "S"
     with shengsi_factory() as session:
         stored = session.get(PickupCode, "SS2001")
         assert stored.code_hmac == hash_secret(lockers.locker_code_key(TEST_SECRET, LOCKER), code)

@@ -10,7 +10,7 @@ from locker_driver.agent.codes import CodePolicy
 
 def test_codes_are_six_digits_and_stored_as_hmac_only() -> None:
     code = codes.new_code()
-    assert len(code) == 6 and code.isdigit()
+    assert len(code) == 7 and code.isdigit()
     digest = codes.code_hmac("key", code)
     assert code not in digest and len(digest) == 64
     assert digest != codes.code_hmac("other-key", code)  # the device key matters
@@ -29,7 +29,7 @@ def test_lockout_starts_at_the_fifth_failure_and_doubles_to_a_cap() -> None:
     assert codes.lockout_s(policy, 30) == 24 * 3600
 
 
-@pytest.mark.parametrize("live_codes", [1, 5, 10])
+@pytest.mark.parametrize("live_codes", [1, 5, 10, 24])
 def test_an_attacker_guesses_a_live_code_in_a_day_with_probability_below_1e_4(live_codes: int) -> None:
     policy = CodePolicy()
     attempts = codes.attacker_attempts_per_day(policy)
@@ -40,9 +40,9 @@ def test_an_attacker_guesses_a_live_code_in_a_day_with_probability_below_1e_4(li
     assert probability < 1e-4
 
 
-def test_a_full_24_door_locker_needs_seven_digits_for_the_bound() -> None:
-    # Honest limit of 6 digits: 10 guesses x 24 live codes / 10**6 = 2.4e-4 > 1e-4.
-    assert codes.guess_probability_per_day(CodePolicy(), 24) > 1e-4
-    seven = CodePolicy(digits=7)
-    print(f"\n7 digits, 24 live codes: P = {codes.guess_probability_per_day(seven, 24):.2e}")
-    assert codes.guess_probability_per_day(seven, 24) < 1e-4
+def test_a_full_24_door_locker_is_why_codes_have_seven_digits() -> None:
+    # 6 digits would miss the bound for a full locker: 10 guesses x 24 live codes / 10**6 = 2.4e-4.
+    assert codes.guess_probability_per_day(CodePolicy(digits=6), 24) > 1e-4
+    assert CodePolicy().digits == 7
+    print(f"\n7 digits, 24 live codes: P = {codes.guess_probability_per_day(CodePolicy(), 24):.2e}")
+    assert codes.guess_probability_per_day(CodePolicy(), 24) < 1e-4

@@ -1,7 +1,7 @@
 // Messages for the kiosk and courier pages: Chinese by default, English on request.
 const MESSAGES = {
   zh: {
-    kiosk_title: "取件", enter_code: "请输入 6 位取件码", clear: "清除", backspace: "退格", open: "开门取件",
+    kiosk_title: "取件", enter_code: "请输入 7 位取件码", clear: "清除", backspace: "退格", open: "开门取件",
     opened: (d) => `门 ${d} 已打开，请取走包裹后关门`, wrong_or_expired_code: "取件码错误或已过期",
     locked_out: (m) => `输入错误次数过多，请 ${m} 分钟后再试`, bus_moving: "车辆行驶中，柜门暂不能打开，请在车辆停稳后取件",
     door_fault: (d) => `门 ${d} 打不开，已通知工作人员，您的取件码仍然有效`, not_ready: "柜子正在自检，请稍候",
@@ -15,7 +15,7 @@ const MESSAGES = {
     none: "无", take_back_opened: (d) => `门 ${d} 已打开，请取回包裹并关门`,
   },
   en: {
-    kiosk_title: "Pick up", enter_code: "Enter your 6-digit pickup code", clear: "Clear", backspace: "Delete",
+    kiosk_title: "Pick up", enter_code: "Enter your 7-digit pickup code", clear: "Clear", backspace: "Delete",
     open: "Open door", opened: (d) => `Door ${d} is open: take your parcel and close the door`,
     wrong_or_expired_code: "Wrong or expired code", locked_out: (m) => `Too many wrong codes. Try again in ${m} minutes`,
     bus_moving: "The bus is moving: doors open only when it has stopped",

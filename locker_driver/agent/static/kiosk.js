@@ -22,13 +22,13 @@ function explain(reply) {
 
 document.querySelector(".keypad").addEventListener("click", (event) => {
   const digit = event.target.dataset.digit;
-  if (digit !== undefined && code.value.length < 6) code.value += digit;
+  if (digit !== undefined && code.value.length < 7) code.value += digit;
   if (event.target.id === "clear") code.value = "";
   if (event.target.id === "back") code.value = code.value.slice(0, -1);
   code.focus();
 });
 
-code.addEventListener("input", () => { code.value = code.value.replace(/\D/g, "").slice(0, 6); });
+code.addEventListener("input", () => { code.value = code.value.replace(/\D/g, "").slice(0, 7); });
 
 document.getElementById("pickup").addEventListener("submit", async (event) => {
   event.preventDefault();
