@@ -12,10 +12,10 @@ def main() -> None:
 
 def _register_commands() -> None:
     # Imported here so that `dispatch --help` stays fast and each module owns its own command.
-    from controller.cli import db, demo, fly, parcels, plan, schedule, serve, setup, sitl
+    from controller.cli import db, demo, fly, lockers, parcels, plan, schedule, serve, setup, sitl
 
     for command in (db.db, setup.init, setup.user, parcels.parcels, serve.serve, serve.up, plan.plan,
-                    schedule.schedule, sitl.sitl, fly.fly, demo.demo):
+                    schedule.schedule, sitl.sitl, fly.fly, lockers.locker, demo.demo):
         main.add_command(command)
 
 

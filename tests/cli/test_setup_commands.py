@@ -70,3 +70,28 @@ def test_upgrade_init_user_and_import(env: str, tmp_path) -> None:  # type: igno
     assert sorted(p.id for p in _rows(env, Parcel)) == ["A1", "A3"]
     missing = runner.invoke(main, ["parcels", "import", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 2
+
+
+def test_locker_provision_issues_a_working_kiosk_token_and_the_code_key(env: str) -> None:
+    from controller.services import auth, lockers
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", "--scenario", "shengsi"]).exit_code == 0
+    first = runner.invoke(main, ["locker", "provision", "locker-bus-huaniao-1", "--controller-url",
+                                 "http://10.0.0.5:8000"])
+    assert first.exit_code == 0, first.output
+    issued = json.loads(first.output)
+    assert issued["user"] == "locker:locker-bus-huaniao-1" and issued["token"].startswith("dsp_")
+    assert issued["code_key"] == lockers.locker_code_key("cli-test-secret-key-long-enough-0123456789",
+                                                         "locker-bus-huaniao-1")
+    assert "--code-key" in issued["command"] and "http://10.0.0.5:8000" in issued["command"]
+    second = json.loads(runner.invoke(main, ["locker", "provision", "locker-bus-huaniao-1"]).output)
+    engine = make_engine(env)
+    with make_session_factory(engine)() as session:
+        secret = "cli-test-secret-key-long-enough-0123456789"
+        assert auth.authenticate(session, token=second["token"], secret_key=secret).role == "kiosk"
+        with pytest.raises(Exception, match="invalid"):
+            auth.authenticate(session, token=issued["token"], secret_key=secret)  # re-issuing revokes
+    engine.dispose()
+    unknown = runner.invoke(main, ["locker", "provision", "locker-atlantis"])
+    assert unknown.exit_code == 2 and "locker-atlantis" in unknown.output
