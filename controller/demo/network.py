@@ -12,8 +12,13 @@ One :class:`SimulatedNetwork` owns, in simulated time (:mod:`controller.clock`):
 - ferries and buses on their timetable: parcels on surface legs board at departure and arrive at
   the destination call; bus lockers move along their line (``Locker.lat_deg/lon_deg/speed_m_s`` and
   ``bus`` events);
-- last mile: parcels at a hub whose destination is a village on a bus line are deposited in the bus
-  locker, get a pickup code when the bus reaches the village, and simulated recipients collect them.
+- last mile: parcels at a hub whose destination is a village on a bus line are assigned to the bus
+  locker through the controller (a one-time code for the recipient); with a
+  :class:`~controller.demo.bus_lockers.BusLockerFleet` a simulated courier deposits them through the
+  bus's real locker agent while the bus stands at the hub and the recipient collects with the code
+  while it stands at the village, and the controller's parcel states come from the agent's synced
+  events. Without a fleet (the real stack failed to start) the stand-in :mod:`controller.demo.lockers`
+  writes the locker tables directly.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from controller.clock import ScaledClock
 from controller.db.engine import make_engine, make_session_factory, transaction
 from controller.db.models import Drone, Locker, Pad, Parcel, Sortie, SurfaceLeg, TransportLine
 from controller.demo import lockers
+from controller.demo.bus_lockers import BusLockerFleet
 from controller.demo.timetable import Line
 from controller.demo.trickle import ParcelTrickle, TrickleRates
 from controller.domain.errors import DispatchError
@@ -121,13 +127,15 @@ class SimulatedNetwork:
 
     def __init__(self, *, factory: sessionmaker[Session], scenario: Scenario, clock: ScaledClock,
                  config: NetworkConfig, secret_key: str, events: EventBus | None = None,
-                 vehicle_factory: Callable[[Drone, Pad, float], Vehicle] | None = None) -> None:
+                 vehicle_factory: Callable[[Drone, Pad, float], Vehicle] | None = None,
+                 fleet: BusLockerFleet | None = None) -> None:
         self._factory = factory
         self._scenario = scenario
         self._clock = clock
         self.config = config
         self._secret = secret_key
         self._events = events
+        self._fleet = fleet
         self._tz = ZoneInfo(scenario.timezone)
         self._rng = random.Random(config.seed)
         self._trickle = ParcelTrickle(scenario=scenario, seed=config.seed, prefix=config.parcel_prefix,
@@ -190,7 +198,7 @@ class SimulatedNetwork:
         """Step until simulated time ``until`` (forever when None), one tick per ``tick_wall_s`` wall seconds."""
         tick = tick_wall_s or min(1.0, max(0.1, 30.0 / self.config.speedup))
         while True:
-            now = await asyncio.to_thread(self.step)
+            now = await self.advance()
             if on_tick:
                 on_tick(now)
             if until is not None and now >= until:
@@ -198,6 +206,15 @@ class SimulatedNetwork:
             await asyncio.sleep(tick)
 
     # --- one tick ------------------------------------------------------------------------------------
+
+    async def advance(self) -> datetime:
+        """One tick: :meth:`step` (in a thread), then the bus lockers' couriers and recipients."""
+        now = await asyncio.to_thread(self.step)
+        if self._fleet is not None:
+            for parcel_id in await self._fleet.tick(now):
+                self.stats.pickups += 1
+                self._publish("parcel", {"id": parcel_id, "state": P.PICKED_UP.value})
+        return now
 
     def step(self) -> datetime:
         """Advance everything to the clock's current time; return that time."""
@@ -278,7 +295,7 @@ class SimulatedNetwork:
             for leg in list(legs):
                 line = self._lines[leg.line_id]
                 for parcel_id in leg.parcel_ids:
-                    if parcel_id in self._rides:
+                    if parcel_id in self._rides or (self._fleet is not None and self._fleet.has(parcel_id)):
                         continue
                     parcel = session.get(Parcel, parcel_id)
                     if parcel is None or parcel.state != P.SCHEDULED.value:
@@ -303,6 +320,23 @@ class SimulatedNetwork:
     def _board(self, session: Session, parcel: Parcel, line: Line, here: str, destination: str, *,
                depart_at: datetime, reason: str) -> bool:
         arrive_at = depart_at + timedelta(seconds=line.travel_s(here, destination))
+        if self._fleet is not None and line.mode == "bus" and line.locker_id:
+            if destination == parcel.destination_id:
+                # Last mile in the bus locker: the agent's deposit/pickup events move the parcel.
+                self._fleet.expect_deposit(session, locker_id=line.locker_id, parcel_id=parcel.id, hub=here,
+                                           village=destination, ttl_h=self.config.pickup_code_ttl_h,
+                                           at=self._clock())
+                self.stats.boarded[line.mode] += 1
+                self._publish("parcel", {"id": parcel.id, "state": parcel.state, "locker": line.locker_id})
+                return True
+            # Towards a hub (first mile): carried as bus cargo, not in the recipients' locker.
+            parcels.transition_parcel(session, parcel_id=parcel.id, to_state=P.IN_TRANSIT_BUS, actor=NETWORK_ACTOR,
+                                      place_id=here, reason=reason, at=depart_at)
+            self._rides[parcel.id] = _Ride(parcel_id=parcel.id, line_id=line.id, mode=line.mode,
+                                           destination=destination, arrive_at=arrive_at)
+            self.stats.boarded[line.mode] += 1
+            self._publish("parcel", {"id": parcel.id, "state": parcel.state, "line": line.id})
+            return True
         if line.mode == "bus" and line.locker_id:
             try:
                 lockers.deposit_on_bus(session, parcel_id=parcel.id, locker_id=line.locker_id, place_id=here,
@@ -361,7 +395,8 @@ class SimulatedNetwork:
             waiting = session.scalars(select(Parcel).where(Parcel.state == P.AT_SERVICE_POINT.value,
                                                            Parcel.location_id != Parcel.destination_id))
             for parcel in list(waiting):
-                if parcel.id in self._rides or (parcel.sortie_id and self._waits_for_sortie(session, parcel)):
+                if parcel.id in self._rides or (self._fleet is not None and self._fleet.has(parcel.id)) or (
+                        parcel.sortie_id and self._waits_for_sortie(session, parcel)):
                     continue
                 here = parcel.location_id
                 line = next((ln for ln in self._lines.values()
@@ -369,8 +404,8 @@ class SimulatedNetwork:
                 if line is None:
                     continue
                 depart_at, _ = line.next_ride(here, parcel.destination_id, parcel.state_changed_at, self._tz)
-                if depart_at > now:
-                    continue
+                if depart_at > now and self._fleet is None:
+                    continue  # (with real lockers the code is issued now; the courier loads the next bus)
                 self._board(session, parcel, line, here, parcel.destination_id, depart_at=depart_at,
                             reason=f"last mile: courier loaded the bus locker of {line.id} at {here}")
 
@@ -409,8 +444,9 @@ class SimulatedNetwork:
                 if line.mode != "bus" or not line.locker_id:
                     continue
                 lat, lon, speed, status = line.position(now, self._tz)
-                session.execute(update(Locker).where(Locker.id == line.locker_id).values(
-                    lat_deg=lat, lon_deg=lon, speed_m_s=speed, last_seen_at=now))
+                if self._fleet is None:  # with real lockers the agents report their position
+                    session.execute(update(Locker).where(Locker.id == line.locker_id).values(
+                        lat_deg=lat, lon_deg=lon, speed_m_s=speed, last_seen_at=now))
                 self._publish("bus", {"line_id": line.id, "locker_id": line.locker_id, "lat_deg": lat,
                                       "lon_deg": lon, "speed_m_s": round(speed, 2), "status": status})
 

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from controller.api.app import create_app
 from controller.clock import ScaledClock, use_clock
+from controller.db.models import TransportLine
+from controller.demo.bus_lockers import BusLockerFleet
 from controller.demo.network import NetworkConfig, SimulatedNetwork, writer_session_factory
+from controller.demo.timetable import Line
 from controller.scenario import Scenario
 from controller.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -47,6 +56,25 @@ class RunResult:
     interrupted: bool
 
 
+async def start_bus_lockers(*, factory: sessionmaker[Session], settings: Settings, scenario: Scenario,
+                            config: NetworkConfig, clock: ScaledClock, controller_url: str) -> BusLockerFleet | None:
+    """Start the real locker stack on every bus (:class:`BusLockerFleet`); None if it cannot start, in
+    which case the network falls back to the stand-in that writes the locker tables directly."""
+    with factory() as session:
+        lines = {row.id: Line.from_definition(line_id=row.id, mode=row.mode, definition=row.definition)
+                 for row in session.scalars(select(TransportLine))}
+    fleet = BusLockerFleet(factory=factory, lines=lines, controller_url=controller_url,
+                           secret_key=settings.secret_key, data_dir=settings.data_dir / "demo-lockers", clock=clock,
+                           tz=ZoneInfo(scenario.timezone), seed=config.seed, pickup_delay_s=config.pickup_delay_s)
+    try:
+        await fleet.start()
+    except Exception:  # any start-up failure means the fallback, said loudly
+        log.exception("BUS LOCKERS: the real locker stack (board simulator + agent + sync) failed to start; "
+                      "FALLING BACK to the stand-in that writes the controller's locker tables directly")
+        return None
+    return fleet
+
+
 async def run_day(*, settings: Settings, scenario: Scenario, config: NetworkConfig, start_at: datetime,
                   hours: float | None, host: str, port: int,
                   on_ready: Callable[[str], None] | None = None,
@@ -71,8 +99,10 @@ async def run_day(*, settings: Settings, scenario: Scenario, config: NetworkConf
                 raise RuntimeError(f"the HTTP server did not start on {host}:{port}")
             await asyncio.sleep(0.05)
         engine, factory = writer_session_factory(settings.resolved_database_url)
+        fleet = await start_bus_lockers(factory=factory, settings=settings, scenario=scenario, config=config,
+                                        clock=clock, controller_url=f"http://{host}:{port}")
         network = SimulatedNetwork(factory=factory, scenario=scenario, clock=clock, config=config,
-                                   secret_key=settings.secret_key, events=app.state.events)
+                                   secret_key=settings.secret_key, events=app.state.events, fleet=fleet)
         interrupted = False
         try:
             await asyncio.to_thread(network.start)
@@ -94,12 +124,14 @@ async def run_day(*, settings: Settings, scenario: Scenario, config: NetworkConf
                 while not server_task.done() and clock() < drain_until:
                     if await asyncio.to_thread(network.active_sorties) == 0:
                         break
-                    await asyncio.to_thread(network.step)
+                    await network.advance()
                     if tick:
                         tick(clock())
                     await asyncio.sleep(min(1.0, max(0.1, 30.0 / config.speedup)))
                 interrupted = server_task.done()
         finally:
+            if fleet is not None:
+                await fleet.stop()  # before the server: the agents' last events still sync
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await server_task

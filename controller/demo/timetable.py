@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo
 from controller.scheduling.model import SchedulerConfig
 
 _CONFIG = SchedulerConfig()
+# A bus stands still at each stop for this long either side of its timetabled pass, s: couriers load
+# and recipients open the bus locker then (its door interlock refuses while the bus moves).
+BUS_DWELL_S = 90.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,7 +135,22 @@ class Line:
         first = self.stops[0]
         return first.lat_deg, first.lon_deg, 0.0, "parked"
 
+    def stopped_at(self, at: datetime, tz: ZoneInfo) -> str | None:
+        """The service point of the stop where the vehicle stands still at ``at`` (None: moving, or a stop
+        without a service point)."""
+        lat, lon, speed, _ = self.position(at, tz)
+        if speed > 0.0:
+            return None
+        for stop in self.stops:
+            if abs(stop.lat_deg - lat) < 1e-9 and abs(stop.lon_deg - lon) < 1e-9:
+                return stop.service_point
+        return None
+
     def _along(self, offset_s: float) -> tuple[float, float, float]:
+        if self.mode == "bus":
+            for stop in self.stops:
+                if abs(offset_s - stop.offset_s) <= BUS_DWELL_S:
+                    return stop.lat_deg, stop.lon_deg, 0.0
         for a, b in zip(self.stops, self.stops[1:]):
             if a.offset_s <= offset_s <= b.offset_s:
                 span = max(b.offset_s - a.offset_s, 1e-9)
