@@ -319,6 +319,18 @@ class Copter:
             self._text("Gripper load released", 6)
         return True
 
+    def replace_battery(self) -> bool:
+        """Put in a fully charged pack (ground crew); only while disarmed. Returns whether it did.
+
+        Like a real pack change, the battery failsafe state resets (ArduPilot resets it on reboot;
+        a swap on the pad with the autopilot powered through is modelled the same way).
+        """
+        if self.armed:
+            return False
+        self.battery_consumed_mah = 0.0
+        self.battery_failsafe_level = 0
+        return True
+
     def set_wind(self, *, speed_m_s: float, from_deg: float) -> None:
         """Set a steady wind (affects power draw only; the position controller holds ground track)."""
         to_rad = math.radians(from_deg + 180.0)

@@ -287,6 +287,11 @@ class SimVehicle:
         with self._lock:
             self._silence_until_s = time.monotonic() + wall_s
 
+    def replace_battery(self) -> bool:
+        """Swap in a full battery, as the ground crew does between sorties; refused while armed."""
+        with self._lock:
+            return self._copter.replace_battery()
+
     def set_wind(self, *, speed_m_s: float, from_deg: float) -> None:
         """Set a steady wind (changes power draw; the kinematic track is unaffected)."""
         with self._lock:
