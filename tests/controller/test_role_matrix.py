@@ -22,6 +22,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/network"): EVERYONE,
     ("GET", "/api/v1/service-points"): EVERYONE,
     ("GET", "/api/v1/pads"): EVERYONE,
+    ("PUT", "/api/v1/geofence"): {A},
     ("POST", "/api/v1/parcels"): {A, D, C},
     ("GET", "/api/v1/parcels"): {A, D, C},
     ("GET", "/api/v1/parcels/{parcel_id}"): {A, D, C},
