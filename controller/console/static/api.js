@@ -28,6 +28,7 @@ export async function api(method, path, body) {
 
 export const get = (path) => api("GET", path);
 export const post = (path, body = {}) => api("POST", path, body);
+export const put = (path, body = {}) => api("PUT", path, body);
 
 /**
  * Subscribe to the live event stream; reconnects with backoff when the server closes it.

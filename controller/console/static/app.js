@@ -1,6 +1,6 @@
 // The dispatcher console: sign-in, map + approval queue + active sorties, board, parcel lookup,
 // statistics and admin pages. Every action calls the same /api/v1 endpoints as any other client.
-import { ApiError, get, liveEvents, post, session } from "./api.js";
+import { ApiError, get, liveEvents, post, put, session } from "./api.js";
 import { barChart, lineChart } from "./charts.js";
 import { applyStatic, fmtDateTime, fmtDuration, fmtTime, getLang, nameOf, setLang, t } from "./i18n.js";
 import { LAYERS, MapView } from "./map.js";
@@ -64,14 +64,19 @@ async function signIn(token) {
   stopLive = liveEvents({ sortie: onSortieEvent, vehicle: onVehicle, bus: onBus, locker: onLocker, alert: onAlert, parcel: onParcel },
     (on) => { const live = $("#live"); live.classList.toggle("on", on); live.classList.toggle("off", !on);
       live.dataset.state = on ? "connected" : "disconnected"; live.textContent = t(on ? "live_on" : "live_off"); });
+  await loadNetwork();
+  if (!location.hash || location.hash === "#signin") location.hash = "#ops";
+  await route();
+  return true;
+}
+
+/** Fetch /network (map layers, names, current geofence) and redraw the map from it. */
+async function loadNetwork() {
   state.network = await get("/network");
   for (const p of state.network.service_points) state.names.points[p.id] = p;
   for (const p of state.network.pads) state.names.pads[p.id] = p;
   for (const l of state.network.lockers) state.names.lockers[l.id] = l;
   map.setNetwork(state.network);
-  if (!location.hash || location.hash === "#signin") location.hash = "#ops";
-  await route();
-  return true;
 }
 
 function signOut() {
@@ -227,10 +232,11 @@ function updateBatch() {
   $("#select-all").checked = planned > 0 && n === planned;
 }
 
-function confirmDialog(text) {
+function confirmDialog(text, { askReason = true } = {}) {
   const dialog = $("#confirm");
   $("#confirm-text").textContent = text;
   $("#confirm-reason").value = "";
+  $("#confirm-reason").hidden = !askReason;
   dialog.showModal();
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" ? { reason: $("#confirm-reason").value } : null), { once: true });
@@ -483,18 +489,85 @@ function renderStats() {
 }
 
 // --- admin ---------------------------------------------------------------------------------------------
+/** An API error as one line: code, message and (for request validation) which fields were wrong. */
+function errorText(error) {
+  if (!(error instanceof ApiError)) return String(error?.message || error);
+  const details = Array.isArray(error.body?.details)
+    ? error.body.details.map((d) => `${(d.loc || []).filter((x) => x !== "body").join(".")}: ${d.msg}`).join("; ") : "";
+  return `${error.code}: ${error.message}${details ? ` (${details})` : ""}`;
+}
+
 async function loadAdmin() {
-  const [users, drones] = await Promise.all([get("/users"), get("/drones")]);
+  const [users, drones, pads] = await Promise.all([get("/users"), get("/drones"), get("/pads")]);
   $("#users").innerHTML = `<table><thead><tr><th>${t("userName")}</th><th>${t("role")}</th></tr></thead><tbody>
     ${users.map((u) => `<tr data-user="${esc(u.name)}"><td>${esc(u.name)}</td><td>${t(`role_${u.role}`)}${u.disabled ? " ✕" : ""}</td></tr>`).join("")}</tbody></table>`;
-  $("#drones").innerHTML = `<table><thead><tr><th>ID</th><th>${t("name")}</th><th>${t("model")}</th><th>${t("home")}</th><th>${t("battery")}</th></tr></thead><tbody>
-    ${drones.map((d) => `<tr><td>${esc(d.id)}</td><td>${esc(d.name)}</td><td>${esc(d.model)}</td><td>${esc(padName(d.home_pad_id ?? d.home_pad))}</td>
-      <td>${num(d.battery_pct)}%</td></tr>`).join("")}</tbody></table>`;
-  const fence = state.network.geofence;
-  $("#fences").innerHTML = `<p>${t("fenceVersion")}: ${fence.version}</p><ul>${fence.geojson.features.map((f) =>
-    `<li class="zone-${esc(f.properties.kind)}">${esc(f.properties.kind)} · ${esc(f.properties.name)}</li>`).join("")}</ul>
-    <p class="muted small">${t("fenceReadOnly")}</p>`;
+  $("#drones").innerHTML = `<table><thead><tr><th>ID</th><th>${t("name")}</th><th>${t("model")}</th><th>${t("home")}</th><th>sysid</th><th>${t("battery")}</th></tr></thead><tbody>
+    ${drones.map((d) => `<tr data-drone="${esc(d.id)}"><td>${esc(d.id)}</td><td>${esc(d.name)}</td><td>${esc(d.model)}</td><td>${esc(padName(d.home_pad_id ?? d.home_pad))}</td>
+      <td>${esc(d.sysid)}</td><td>${num(d.battery_pct)}%</td></tr>`).join("")}</tbody></table>`;
+  const padSelect = $("#drone-pad");
+  const chosen = padSelect.value;
+  padSelect.innerHTML = pads.map((p) => `<option value="${esc(p.id)}">${esc(nameOf(p))} (${esc(p.id)})</option>`).join("");
+  if (pads.some((p) => p.id === chosen)) padSelect.value = chosen;
+  renderFence();
   document.querySelectorAll("#user-role option").forEach((o) => { o.textContent = t(`role_${o.value}`); });
+}
+
+/** The fence summary, and the editor filled with the current version (kept while the admin edits it). */
+function renderFence({ force = false } = {}) {
+  const fence = state.network.geofence;
+  $("#fences").innerHTML = `<p>${t("fenceVersion")}: <b data-testid="fence-version">${esc(fence.version)}</b></p>
+    <ul>${fence.geojson.features.map((f) =>
+    `<li class="zone-${esc(f.properties?.kind)}">${esc(f.properties?.kind)} · ${esc(f.properties?.name)}</li>`).join("")}</ul>`;
+  const editor = $("#fence-json");
+  if (force || editor.dataset.version !== String(fence.version)) {
+    editor.value = JSON.stringify(fence.geojson, null, 2);
+    editor.dataset.version = String(fence.version);
+  }
+}
+
+async function saveFence(event) {
+  event.preventDefault();
+  const error = $("#fence-error"), result = $("#fence-result");
+  error.textContent = "";
+  let geojson;
+  try { geojson = JSON.parse($("#fence-json").value); } catch (exc) {
+    error.textContent = `${t("fenceBadJson")}: ${exc.message}`;
+    return;
+  }
+  const reason = $("#fence-reason").value.trim();
+  if (!reason) { $("#fence-reason").focus(); return; }
+  if (!await confirmDialog(t("fenceConfirm"), { askReason: false })) return;
+  try {
+    const saved = await put("/geofence", { geojson, reason });
+    await loadNetwork();
+    $("#fence-reason").value = "";
+    renderFence({ force: true });
+    const voided = saved.voided_approvals || [];
+    result.innerHTML = `${t("fenceSaved")} <b data-testid="fence-saved-version">${esc(saved.version)}</b> · ${t("fenceVoided")}:
+      <span data-testid="fence-voided">${voided.length ? voided.map(esc).join(", ") : t("none")}</span>`;
+    result.hidden = false;
+  } catch (exc) {
+    result.hidden = true;
+    error.textContent = `${t("fenceFailed")}: ${errorText(exc)}`;
+  }
+}
+
+async function registerDrone(event) {
+  event.preventDefault();
+  const message = $("#drone-message");
+  message.textContent = "";
+  message.classList.remove("ok");
+  const url = $("#drone-url").value.trim();
+  const body = { id: $("#drone-id").value.trim(), name: $("#drone-name").value.trim(), model: $("#drone-model").value,
+    home_pad: $("#drone-pad").value, sysid: Number($("#drone-sysid").value) };
+  if (url) body.connection_url = url;
+  try {
+    const drone = await post("/drones", body);
+    $("#drone-form").reset();
+    await loadAdmin();
+    message.classList.add("ok");
+    message.textContent = `${t("droneRegistered")}: ${drone.id}`;
+  } catch (exc) { message.textContent = `${t("droneFailed")}: ${errorText(exc)}`; }
 }
 
 async function createUser(event) {
@@ -567,6 +640,9 @@ function boot() {
   });
   $("#stats-form").addEventListener("change", () => loadStats().catch(showError));
   $("#user-form").addEventListener("submit", createUser);
+  $("#drone-form").addEventListener("submit", registerDrone);
+  $("#fence-form").addEventListener("submit", saveFence);
+  $("#fence-reset").addEventListener("click", () => { $("#fence-error").textContent = ""; renderFence({ force: true }); });
   window.addEventListener("hashchange", () => route());
   if (session.token) signIn(session.token); else route();
 }
