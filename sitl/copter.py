@@ -53,7 +53,7 @@ _CMD_LABEL = {ms.NAV_WAYPOINT: "WP", ms.NAV_TAKEOFF: "Takeoff", ms.NAV_LAND: "La
 
 @dataclass(frozen=True, kw_only=True)
 class AirframeModel:
-    """Power and battery of a simulated airframe. Units in names."""
+    """Power and battery of a simulated airframe. Units in names (see airframe_from_drone_model)."""
 
     name: str = "island-hauler-5"
     cells: int = 6
@@ -64,7 +64,28 @@ class AirframeModel:
     internal_resistance_ohm: float = 0.02
 
 
-AIRFRAMES = {"island-hauler-5": AirframeModel()}
+    capacity_mah: float = 81000.0  # pack capacity; BATT_CAPACITY unless a parameter file says otherwise
+
+
+NOMINAL_CELL_V = 3.7
+
+
+def airframe_from_drone_model(model_id: str) -> AirframeModel:
+    """An airframe whose hover/cruise power and pack match ``flight_plans``' model ``model_id``, so a
+    flight drains the simulated battery about as much as the planner expects (payload not modelled)."""
+    from flight_plans.energy import get_drone_model, hover_power_w, level_flight
+
+    model = get_drone_model(model_id)
+    hover_w = hover_power_w(model, payload_kg=0.0)
+    cruise_w = level_flight(model, payload_kg=0.0, airspeed_m_s=model.cruise_speed_m_s).power_w
+    cells = 6
+    return AirframeModel(
+        name=model_id, cells=cells, hover_power_w=hover_w,
+        cruise_power_per_m_s_sq_w=max(0.0, (cruise_w - hover_w) / model.cruise_speed_m_s ** 2),
+        capacity_mah=model.battery_wh / (cells * NOMINAL_CELL_V) * 1000.0)
+
+
+AIRFRAMES = {name: airframe_from_drone_model(name) for name in ("island-hauler-5", "island-courier-2")}
 
 
 @dataclass

@@ -90,10 +90,10 @@ PARAM_SPECS: tuple[ParamSpec, ...] = tuple(
     )
 )
 
-#: Values the simulated airframe ("island-hauler-5") ships with, like a vehicle's own defaults file:
-#: a 6S 22 Ah pack (ArduPilot's 3S-sized 10.5 V low-voltage default would never trigger).
+#: Values the simulated airframes ship with, like a vehicle's own defaults file: 6S voltage limits
+#: (ArduPilot's 3S-sized 10.5 V low-voltage default would never trigger). BATT_CAPACITY comes from
+#: the airframe (sitl.copter.airframe_from_drone_model).
 SIM_DEFAULT_OVERRIDES: dict[str, float] = {
-    "BATT_CAPACITY": 22000,
     "BATT_LOW_VOLT": 21.0,
     "BATT_CRT_VOLT": 20.4,
 }

@@ -162,11 +162,13 @@ class SimVehicle:
             raise ValueError(f"unknown model {config.model!r}; known: {sorted(AIRFRAMES)}")
         self.config = config
         self._lock = threading.RLock()
-        params = ParamStore({"SYSID_THISMAV": config.sysid, **config.params})
+        airframe = AIRFRAMES[config.model]
+        params = ParamStore({"SYSID_THISMAV": config.sysid, "BATT_CAPACITY": round(airframe.capacity_mah),
+                             **config.params})
         self._copter = Copter(
             params=params, home_lat_deg=config.home_lat_deg, home_lon_deg=config.home_lon_deg,
             home_alt_m=config.home_alt_m, heading_deg=config.heading_deg,
-            gps_warmup_s=config.gps_warmup_s, airframe=AIRFRAMES[config.model],
+            gps_warmup_s=config.gps_warmup_s, airframe=airframe,
         )
         self._mission = MissionItems(max_items=config.max_mission_items, home=self._home_item,
                                      can_clear=self._copter.can_clear_mission, on_change=self._mission_changed)

@@ -230,7 +230,25 @@ class SimulatedNetwork:
         self._last_mile(now)
         self._collect(now)
         self._buses(now)
+        self._ground_crew()
         return now
+
+    def _ground_crew(self) -> None:
+        """Swap the battery of every drone that is down, disarmed and not flying a sortie, as the pad
+        crew does during the turnaround the scheduler plans (real SITL processes keep their pack)."""
+        with self._factory() as session:
+            busy = set(session.scalars(select(Sortie.drone_id).where(Sortie.state.in_([s.value for s in ACTIVE]))))
+        swapped = []
+        for drone_id, vehicle in self.vehicles.items():
+            replace = getattr(vehicle, "replace_battery", None)
+            if replace is None or drone_id in busy:
+                continue
+            snap = vehicle.snapshot()
+            if not snap.armed and snap.landed and snap.battery_remaining_pct < 95.0 and replace():
+                swapped.append(drone_id)
+        if swapped:
+            with transaction(self._factory) as session:
+                session.execute(update(Drone).where(Drone.id.in_(swapped)).values(battery_pct=100.0))
 
     def _intake(self, now: datetime) -> None:
         arrivals = self._trickle.due(now)
