@@ -314,7 +314,7 @@ class SortieRunner:
             if mode in ("RTL", "LAND", "SMART_RTL", "AUTO_RTL") and mode != self._commanded_mode \
                     and self.state in (_FLYING | {S.LINK_LOST, S.DIVERTED}):
                 await self._to(S.FAILSAFE, f"vehicle switched to {mode} by itself", mode=mode)
-        elif event.kind == "statustext" and "failsafe" in event.data["text"].lower():
+        elif event.kind == "statustext" and _is_failsafe_action(event.data["text"]):
             if self.state in (_FLYING | {S.LINK_LOST}):
                 await self._to(S.FAILSAFE, event.data["text"])
 
@@ -359,6 +359,13 @@ class SortieRunner:
 
 
 _ORDER = [S.AIRBORNE, S.DELIVERING, S.RETURNING, S.LANDING]
+
+
+def _is_failsafe_action(text: str) -> bool:
+    """True for a failsafe the vehicle acted on; ArduCopter also announces failsafes it only notes
+    ("GCS Failsafe - Continuing Auto Mode" with FS_OPTIONS) and their end ("... Cleared")."""
+    lowered = text.lower()
+    return "failsafe" in lowered and "continuing" not in lowered and "cleared" not in lowered
 
 
 def _is_forward(current: SortieState, new: SortieState) -> bool:

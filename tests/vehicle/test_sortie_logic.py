@@ -109,8 +109,13 @@ async def test_mode_change_not_by_us_is_failsafe_and_link_loss_resumes(rig):
 async def test_failsafe_statustext(rig):
     router, link, runner, transitions = rig
     task = await start_monitor(runner, link)
+    # ArduCopter only notes these: the mission goes on (FS_OPTIONS "continue in AUTO"), then it clears.
+    for note in (b"GCS Failsafe - Continuing Auto Mode", b"GCS Failsafe Cleared"):
+        router.dispatch(from_vehicle(m.MAVLink_statustext_message(6, note, 0, 0)))
     text = from_vehicle(m.MAVLink_statustext_message(2, b"Battery Failsafe", 0, 0))
     await feed_and_wait(router, runner, transitions, [text], "failsafe")
+    assert [t[0] for t in transitions].count("failsafe") == 1
+    assert transitions[-1][1] == "Battery Failsafe"
     task.cancel()
 
 
