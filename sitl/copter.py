@@ -79,10 +79,13 @@ def airframe_from_drone_model(model_id: str) -> AirframeModel:
     hover_w = hover_power_w(model, payload_kg=0.0)
     cruise_w = level_flight(model, payload_kg=0.0, airspeed_m_s=model.cruise_speed_m_s).power_w
     cells = 6
+    capacity_mah = model.battery_wh / (cells * NOMINAL_CELL_V) * 1000.0
     return AirframeModel(
         name=model_id, cells=cells, hover_power_w=hover_w,
         cruise_power_per_m_s_sq_w=max(0.0, (cruise_w - hover_w) / model.cruise_speed_m_s ** 2),
-        capacity_mah=model.battery_wh / (cells * NOMINAL_CELL_V) * 1000.0)
+        capacity_mah=capacity_mah,
+        # A bigger pack is more cells in parallel: its resistance (and voltage sag) is lower.
+        internal_resistance_ohm=0.02 * 22000.0 / capacity_mah)
 
 
 AIRFRAMES = {name: airframe_from_drone_model(name) for name in ("island-hauler-5", "island-courier-2")}
