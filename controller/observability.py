@@ -136,6 +136,7 @@ def configure_logging(json: bool, *, level: int | str = logging.INFO, stream: An
         server_logger.handlers.clear()
         server_logger.propagate = True
         server_logger.disabled = False
+        server_logger.setLevel(logging.NOTSET)  # the root level decides
     return handler
 
 

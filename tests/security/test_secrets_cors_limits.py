@@ -95,6 +95,7 @@ def test_json_logs_redact_tokens_even_when_code_logs_them() -> None:
     # As an earlier in-process uvicorn with its default config leaves it: private handler, no propagation.
     logging.getLogger("uvicorn.access").addHandler(logging.NullHandler())
     logging.getLogger("uvicorn.access").propagate = False
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     handler = configure_logging(True, stream=stream, level=logging.INFO)
     token = auth.new_token()
     try:
