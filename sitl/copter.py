@@ -231,6 +231,9 @@ class Copter:
             if self.mode not in _ARMABLE and not (self.mode == Mode.AUTO and int(self.params["AUTO_OPTIONS"]) & 1):
                 self._text("Arm: Mode not armable", 2)
                 return False
+        if self.landed:
+            # The pad crew loads a box before every flight; a drop releases it once.
+            self.payload_released = False
         self.armed = True
         self.auto_armed = False
         self._disarm_timer_s = 0.0

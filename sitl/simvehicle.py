@@ -250,7 +250,7 @@ class SimVehicle:
                 mission_state=c.mission_state_code, payload_released=c.payload_released,
                 gcs_failsafe_triggered=c.gcs_failsafe_triggered, fence_breached=c.fence_breached,
                 home=c.home, gps_fix_type=c.gps_fix_type, ekf_ready=c.ekf_ready,
-                statustexts=tuple(self._texts[-200:]),
+                statustexts=tuple(self._texts[-2000:]),
                 link_stats=dict(self._link.stats) if self._link else {},
                 connections=len(self._link.connection_ids) if self._link else 0,
             )

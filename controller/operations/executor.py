@@ -132,7 +132,8 @@ class SortieExecutor:
                     Sortie.lease_expires_at < now),
                 or_(Sortie.state.in_(REATTACH_STATES),
                     (Sortie.state == S.APPROVED.value)
-                    & (Sortie.depart_at <= now + timedelta(seconds=self._launch_early_s))),
+                    & (Sortie.depart_at <= now + timedelta(seconds=self._launch_early_s))
+                    & ~_drone_has_active_sortie()),
             ).order_by(Sortie.depart_at)
             return [(row.id, row.state) for row in session.execute(due)]
 
@@ -166,6 +167,13 @@ class SortieExecutor:
         """The upload gate and the move to ``uploading``, in one transaction."""
         with transaction(self._factory) as session:
             sortie = sorties.get_sortie(session, sortie_id, for_update=True)
+            busy_with = session.scalar(select(Sortie.id).where(
+                Sortie.drone_id == sortie.drone_id, Sortie.id != sortie.id, Sortie.state.in_(REATTACH_STATES)))
+            if busy_with is not None:
+                # Never send a mission to a drone that is still flying (or finishing) another sortie:
+                # ArduPilot would replace the mission in flight.
+                log.info("not uploading %s: drone %s is busy with %s", sortie_id, sortie.drone_id, busy_with)
+                return None
             try:
                 sorties.check_upload_allowed(sortie, fence_check=fence_check_for(session), now=self._clock())
             except sorties.UploadNotAllowed as exc:
@@ -425,6 +433,16 @@ class SortieExecutor:
         for running in self.running.values():
             running.task.cancel()
         await asyncio.gather(*(r.task for r in self.running.values()), return_exceptions=True)
+
+
+def _drone_has_active_sortie():  # type: ignore[no-untyped-def]
+    """SQL: another sortie of the same drone is still active (its drone is not free for a new one)."""
+    from sqlalchemy import exists
+    from sqlalchemy.orm import aliased
+
+    other = aliased(Sortie)
+    return exists().where(other.drone_id == Sortie.drone_id, other.id != Sortie.id,
+                          other.state.in_(REATTACH_STATES))
 
 
 def _pad_at(plan: dict[str, Any], item: Any) -> str:

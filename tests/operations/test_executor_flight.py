@@ -108,3 +108,23 @@ def test_battery_check_refuses_a_sortie_the_battery_cannot_fly(shengsi_factory, 
             assert session.get(Parcel, "PF4").state == "received"
     finally:
         vehicle.stop()
+
+
+def test_a_busy_drone_gets_no_second_mission_until_the_first_sortie_ends(shengsi_factory, live_app) -> None:  # type: ignore[no-untyped-def]
+    vehicle = start_sim_for(shengsi_factory, "d01")
+    try:
+        plan_sortie(shengsi_factory, sortie_id="S-one", drone_id="d01", origin="caiyuan", stops=["wulong"],
+                    parcel_ids=["PB1"])
+        wait_state(shengsi_factory, "S-one", {"airborne", "delivering"}, timeout_s=60)
+        plan_sortie(shengsi_factory, sortie_id="S-two", drone_id="d01", origin="wulong", stops=["caiyuan"],
+                    parcel_ids=["PB2"])
+        wait_state(shengsi_factory, "S-two", {"completed"}, timeout_s=120)
+        with shengsi_factory() as session:
+            def at(sortie_id: str, state: str):  # type: ignore[no-untyped-def]
+                return session.scalars(select(SortieTransition.at).where(
+                    SortieTransition.sortie_id == sortie_id, SortieTransition.to_state == state)).one()
+
+            assert at("S-one", "completed") <= at("S-two", "uploading")
+            assert session.get(Parcel, "PB2").state == "at_service_point"
+    finally:
+        vehicle.stop()
