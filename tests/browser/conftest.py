@@ -3,8 +3,8 @@ sample parcels and a schedule run, and Debian's Chromium driven through Playwrig
 
 from __future__ import annotations
 
-import os
-import shutil
+from tests.chromium import launch_browser
+
 import socket
 import threading
 import time
@@ -25,13 +25,6 @@ from tests.conftest import TEST_SECRET, install_shengsi, make_settings, migrated
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_CSV = ROOT / "controller" / "scenarios" / "shengsi" / "parcels-sample.csv"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-
-
-def chromium_path() -> str | None:
-    candidate = os.environ.get("DISPATCH_CHROMIUM", "/usr/bin/chromium")
-    return candidate if Path(candidate).is_file() and os.access(candidate, os.X_OK) else shutil.which("chromium")
 
 
 def wait_until(condition, timeout_s: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
@@ -117,15 +110,7 @@ def live_controller(tmp_path_factory) -> Iterator[LiveController]:  # type: igno
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no Chromium binary (set DISPATCH_CHROMIUM or apt-get install chromium); CI installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+    yield from launch_browser()
 
 
 @pytest.fixture

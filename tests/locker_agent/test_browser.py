@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.chromium import launch_browser
+
 import asyncio
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,14 +26,7 @@ from tests.locker_agent.live import free_port
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 CODE = "246810"
-
-
-def chromium_path() -> str | None:
-    candidate = os.environ.get("DISPATCH_CHROMIUM", "/usr/bin/chromium")
-    return candidate if Path(candidate).is_file() and os.access(candidate, os.X_OK) else shutil.which("chromium")
 
 
 @dataclass
@@ -100,15 +93,7 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no Chromium binary (set DISPATCH_CHROMIUM or apt-get install chromium); CI installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+    yield from launch_browser()
 
 
 @pytest.fixture
