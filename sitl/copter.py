@@ -254,6 +254,9 @@ class Copter:
     def _do_disarm(self) -> None:
         self.armed = False
         self.auto_armed = False
+        # AP_Arming_Copter::disarm calls mission.reset(): no current nav command, so MISSION_CURRENT
+        # reports seq 0 (get_current_nav_index); the mission state (e.g. complete) is left as it was.
+        self.mission_index = 0
         self._text("Disarming motors", 6)
 
     def set_mode(self, mode: int, *, quiet: bool = False) -> bool:

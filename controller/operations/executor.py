@@ -48,6 +48,39 @@ RETRY_MAX_BACKOFF_S = 60.0
 RETRY_MAX_ATTEMPTS = 6
 
 
+# Battery used (percentage points) that proves a vehicle flew after its launch was commanded: more than
+# arming and idling on the pad draws, much less than the shortest sortie.
+FLIGHT_EVIDENCE_BATTERY_DROP_PCT = 2.0
+_RESUMED_ON_GROUND = (S.UPLOADING.value, S.READY.value, S.LINK_LOST.value)
+
+
+class LaunchOutcomeUnknown(RuntimeError):
+    """A launch was commanded, the vehicle is down, and nothing shows whether it flew: an operator decides."""
+
+
+@dataclass(kw_only=True)
+class _Launch:
+    commanded: bool
+    battery_pct: float | None
+
+
+def _flew_since_launch(launch: _Launch, battery_now_pct: float | None) -> str | None:
+    """Why we know a grounded, disarmed vehicle flew after the launch was commanded; None if it did not.
+
+    Raises :class:`LaunchOutcomeUnknown` when a launch was commanded but the battery cannot tell.
+    """
+    if not launch.commanded:
+        return None
+    if launch.battery_pct is None or battery_now_pct is None:
+        raise LaunchOutcomeUnknown("launch was commanded before the restart and the vehicle is down, but it "
+                                   "reports no battery level to show whether it flew; check the vehicle and "
+                                   "complete or cancel the sortie by hand")
+    used = launch.battery_pct - battery_now_pct
+    if used >= FLIGHT_EVIDENCE_BATTERY_DROP_PCT:
+        return f"battery {launch.battery_pct:.0f}% at launch, {battery_now_pct:.0f}% now"
+    return None
+
+
 @dataclass(kw_only=True)
 class _Running:
     sortie_id: str
@@ -187,12 +220,18 @@ class SortieExecutor:
             session.expunge(drone)
             return dict(sortie.plan), drone  # type: ignore[return-value]
 
-    def _load(self, sortie_id: str) -> tuple[dict[str, Any], Drone, str]:
+    def _load(self, sortie_id: str) -> tuple[dict[str, Any], Drone, str, _Launch]:
         with self._factory() as session:
             sortie = sorties.get_sortie(session, sortie_id)
             drone = session.get(Drone, sortie.drone_id)
             session.expunge(drone)
-            return dict(sortie.plan), drone, sortie.state  # type: ignore[return-value]
+            launch = _Launch(commanded=sortie.launch_commanded_at is not None, battery_pct=sortie.launch_battery_pct)
+            return dict(sortie.plan), drone, sortie.state, launch  # type: ignore[return-value]
+
+    def _mark_launch(self, sortie_id: str, battery_pct: float | None) -> None:
+        with transaction(self._factory) as session:
+            session.execute(update(Sortie).where(Sortie.id == sortie_id).values(
+                launch_commanded_at=self._clock(), launch_battery_pct=battery_pct))
 
     def _persist(self, sortie_id: str, state: str, reason: str, data: dict[str, Any]) -> dict[str, Any]:
         with transaction(self._factory) as session:
@@ -274,8 +313,9 @@ class SortieExecutor:
     async def _drive(self, running: _Running, *, reattach: bool) -> None:
         sortie_id = running.sortie_id
         try:
+            launch = _Launch(commanded=False, battery_pct=None)
             if reattach:
-                plan, drone, state = await asyncio.to_thread(self._load, sortie_id)
+                plan, drone, state, launch = await asyncio.to_thread(self._load, sortie_id)
             else:
                 begun = await asyncio.to_thread(self._begin_upload, sortie_id)
                 if begun is None:
@@ -296,6 +336,8 @@ class SortieExecutor:
                 # A payload place the vehicle is past happened, even if its MISSION_ITEM_REACHED was
                 # missed (no controller was connected, or the link dropped): reconcile from progress.
                 seq = data.get("mission_seq")
+                if data.get("mission_completed"):
+                    seq = max(running.drop_seqs, default=0) + 1  # the whole mission was flown
                 for drop_seq, pad in running.drop_seqs.items():
                     if seq is not None and drop_seq < seq:
                         dropped = await asyncio.to_thread(self._drop, sortie_id, pad)
@@ -316,16 +358,21 @@ class SortieExecutor:
                     self._events.publish("vehicle_text", {"drone_id": drone.id, "sortie_id": sortie_id,
                                                           "text": event.data.get("text", "")})
 
+            async def before_arm(battery_pct: float | None) -> None:
+                await asyncio.to_thread(self._mark_launch, sortie_id, battery_pct)
+                launch.commanded, launch.battery_pct = True, battery_pct
+
             runner = SortieRunner(link, self._sortie_plan(plan, drone), on_transition=on_transition,
-                                  on_event=on_event, timing=self._timing, initial_state=RunnerState(state))
+                                  on_event=on_event, timing=self._timing, initial_state=RunnerState(state),
+                                  before_arm=before_arm)
             running.runner = runner
             telemetry = asyncio.create_task(self._pump_telemetry(sortie_id, drone, link))
             try:
-                if reattach and state not in (S.UPLOADING.value, S.READY.value):
+                if reattach and state not in _RESUMED_ON_GROUND:
                     await runner.reattach()
                     await runner.monitor()
                 elif reattach:
-                    await self._resume_on_ground(runner, state)
+                    await self._resume_on_ground(runner, state, launch)
                 else:
                     await runner.run()
             finally:
@@ -341,21 +388,39 @@ class SortieExecutor:
             if not asyncio.current_task().cancelled():  # type: ignore[union-attr]
                 await asyncio.to_thread(self._release_lease_if_done, sortie_id)
 
-    async def _resume_on_ground(self, runner: SortieRunner, state: str) -> None:
-        """After a restart in ``uploading``/``ready``: finish preparing, launch, or follow what the vehicle did.
+    async def _resume_on_ground(self, runner: SortieRunner, state: str, launch: _Launch) -> None:
+        """After a restart in ``uploading``/``ready``/``link_lost``: finish preparing, launch, or follow
+        what the vehicle did — never flying a sortie twice.
 
-        A sortie left in ``uploading`` is uploaded again from the start: the mission on the vehicle
-        may match while the fence parameters were never set (the upload ends with them), so only
-        ``ready`` proves the whole preparation was done. A sortie left in ``ready`` whose vehicle took
-        off meanwhile (the controller died between arming and persisting ``airborne``) goes through
-        ``airborne`` first, so its parcels follow the flight. A ``ready`` sortie whose grounded vehicle
-        no longer holds the verified mission fails pre-flight cleanly (its parcels go back to the pool):
-        ``ready`` cannot go back to ``uploading``. A vehicle that is armed is never uploaded to.
+        A vehicle that is armed or in the air is followed (a ``ready`` sortie whose vehicle took off
+        meanwhile goes through ``airborne`` first, so its parcels follow the flight). It is never
+        uploaded to. A vehicle that is down and disarmed either never flew this sortie or flew all of it
+        while no controller was watching. The launch marker, written just before arming, tells: without
+        it the sortie certainly never flew; with it, only the battery used since then proves a flight
+        (MISSION_CURRENT cannot: ArduCopter resets it on disarm). A sortie that never flew is prepared
+        again from the start (``uploading``, ``link_lost``) or, in ``ready``, launched once its verified
+        mission is confirmed on the vehicle — a vehicle that lost it fails pre-flight cleanly (its
+        parcels go back to the pool; ``ready`` cannot go back to ``uploading``).
         """
         link = runner.link
         await link.wait_heartbeat(timeout_s=self._timing.ready_timeout_s)
-        if state == S.UPLOADING.value and not link.armed:
-            await runner.run()
+        if runner.vehicle_down():
+            flew = _flew_since_launch(launch, link.battery_remaining_pct)
+            if flew is not None:
+                await self._force(runner, RunnerState.AIRBORNE, f"flew while no controller was supervising ({flew})")
+                await runner.reattach()  # down and disarmed: completed, deliveries from the vehicle's mission state
+                return
+            if state != S.READY.value:
+                await runner.run()
+                return
+            try:
+                await runner.reattach()
+            except MissionMismatch as exc:
+                await self._force(runner, RunnerState.PREFLIGHT_FAILED,
+                                  f"vehicle no longer holds the verified mission after a controller restart: {exc}")
+                return
+            if await runner.launch():
+                await runner.monitor()
             return
         try:
             await runner.reattach()
@@ -364,17 +429,7 @@ class SortieExecutor:
                 raise
             await self._force(runner, RunnerState.AIRBORNE, "took off while no controller was supervising")
             await runner.reattach()
-        except MissionMismatch as exc:
-            if link.armed or runner.state is not RunnerState.READY:
-                raise  # armed with another mission: not ours to touch (alert, back-off, operator)
-            await self._force(runner, RunnerState.PREFLIGHT_FAILED,
-                              f"vehicle no longer holds the verified mission after a controller restart: {exc}")
-            return
-        if runner.state is RunnerState.READY:
-            if await runner.launch():
-                await runner.monitor()
-        else:
-            await runner.monitor()
+        await runner.monitor()
 
     @staticmethod
     async def _force(runner: SortieRunner, state: RunnerState, reason: str) -> None:

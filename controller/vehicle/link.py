@@ -114,6 +114,9 @@ class VehicleLink:
         self.home: tuple[float, float, float] | None = None  # lat_deg, lon_deg, alt_amsl_m
         self.mission_seq: int | None = None
         self.mission_total: int | None = None
+        # MISSION_CURRENT.mission_state (MAVLink 2 extension; MISSION_STATE enum): ArduCopter resets the
+        # current item to 0 when it disarms, so "complete" is the only trace of a finished mission.
+        self.mission_state: int | None = None
         self.last_reached_seq: int | None = None
         self.statustexts: collections.deque[tuple[float, int, str]] = collections.deque(maxlen=200)
         self._state_waiters: list[asyncio.Future[None]] = []
@@ -194,6 +197,8 @@ class VehicleLink:
             if (msg.seq, msg.total) != (self.mission_seq, self.mission_total):
                 self._emit("mission_current", seq=int(msg.seq), total=int(msg.total))
             self.mission_seq, self.mission_total = int(msg.seq), int(msg.total)
+            state = getattr(msg, "mission_state", 0)
+            self.mission_state = int(state) if state else None  # 0 = MISSION_STATE_UNKNOWN / MAVLink 1
         elif kind == "MISSION_ITEM_REACHED":
             if msg.seq != self.last_reached_seq:
                 self._emit("mission_item_reached", seq=int(msg.seq))

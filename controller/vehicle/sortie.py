@@ -45,6 +45,7 @@ MAV_CMD_NAV_LAND = 21
 MAV_CMD_NAV_RETURN_TO_LAUNCH = 20
 MAV_CMD_NAV_PAYLOAD_PLACE = 94
 MAV_CMD_DO_GRIPPER = 211
+MISSION_STATE_COMPLETE = 5  # MAVLink MISSION_STATE enum
 
 
 S = SortieState
@@ -114,8 +115,12 @@ class SortieRunner:
 
     def __init__(self, link: VehicleLink, plan: SortiePlan, *, on_transition: TransitionCallback,
                  on_event: Callable[[VehicleEvent], Awaitable[None]] | None = None,
-                 timing: SortieTiming = SortieTiming(), initial_state: SortieState = S.APPROVED) -> None:
+                 timing: SortieTiming = SortieTiming(), initial_state: SortieState = S.APPROVED,
+                 before_arm: Callable[[float | None], Awaitable[None]] | None = None) -> None:
         self.link = link
+        # Awaited with the battery percentage just before arming: lets the controller persist that a
+        # launch was commanded, so that after a restart it can tell "never armed" from "flew meanwhile".
+        self.before_arm = before_arm
         self.plan = plan
         self.on_transition = on_transition
         self.on_event = on_event
@@ -188,7 +193,13 @@ class SortieRunner:
             # ArduCopter refuses to arm in AUTO by default (AUTO_OPTIONS): arm in GUIDED, then
             # MISSION_START, which switches to AUTO itself. No wait between the two: landed and
             # idle, the autopilot disarms again after DISARM_DELAY.
+            if self.link.mission_seq not in (None, 0, 1):
+                # MISSION_START resumes from the current item (MIS_RESTART=0), and ArduCopter refuses AUTO
+                # on the ground unless that item is a take-off: a new sortie always starts at its first item.
+                await self.link.set_current_item(1)
             await self._command_mode("GUIDED")
+            if self.before_arm is not None:
+                await self.before_arm(self.link.battery_remaining_pct)
             self._commanded_mode = "AUTO"
             await self.link.arm()
             await self.link.start_mission()
@@ -240,12 +251,32 @@ class SortieRunner:
         if differences:
             raise MissionMismatch(differences)
         derived = self._derive_flight_state()
+        facts: dict[str, Any] = {}
         if derived is None:
-            derived = S.COMPLETED if self.link.mission_seq and self.link.mission_seq > 1 else S.READY
-        self._was_airborne = derived in _FLYING
+            # Down and disarmed. MISSION_CURRENT says nothing about whether it flew: ArduCopter resets the
+            # current item to 0 on disarm, and a vehicle that has not flown yet still shows the end of its
+            # previous mission. A sortie that was flying has landed; one that was not stays where it is
+            # (the caller decides from its own records whether it flew meanwhile).
+            if self.state in (_FLYING | _OFF_NOMINAL):
+                derived = S.COMPLETED
+                facts["mission_completed"] = self.mission_completed()
+            else:
+                derived = self.state
+        self._was_airborne = derived in _FLYING or derived is S.COMPLETED
         await self._to(derived, "re-attached after controller restart", mission_seq=self.link.mission_seq,
-                       mode=self.link.mode, armed=self.link.armed, **self._position())
+                       mode=self.link.mode, armed=self.link.armed, **facts, **self._position())
         return self.state
+
+    def vehicle_down(self) -> bool:
+        """True when the vehicle is on the ground and disarmed."""
+        return self._derive_flight_state() is None
+
+    def mission_completed(self) -> bool:
+        """True when the vehicle reports its mission complete (MISSION_CURRENT.mission_state).
+
+        Only meaningful for a mission this sortie started: the flag survives disarming and uploads.
+        """
+        return self.link.mission_state == MISSION_STATE_COMPLETE
 
     # --- monitoring -----------------------------------------------------------------------------------
 
