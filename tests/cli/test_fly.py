@@ -10,7 +10,7 @@ from controller.cli import main
 from controller.scenario import load_scenario
 from sitl.simvehicle import SimVehicle, SimVehicleConfig
 
-SPEEDUP = 25.0
+SPEEDUP = 50.0
 
 
 def _sim_at(pad_id: str) -> SimVehicle:

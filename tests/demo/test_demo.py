@@ -26,7 +26,7 @@ def _html_number(page: str, element_id: str) -> int:
 
 def test_short_demo_flies_and_reports_what_the_database_holds(sqlite_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(sqlite_url, tmp_path)
-    folder, result, numbers = run_demo(settings=settings, hours=0.6, speedup=60.0, wind_m_s=3.0, seed=3,
+    folder, result, numbers = run_demo(settings=settings, hours=0.5, speedup=90.0, wind_m_s=3.0, seed=3,
                                        auto_approve=True, out_dir=tmp_path / "report", progress=False,
                                        echo=lambda _: None)
     assert not result.interrupted

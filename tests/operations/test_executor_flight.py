@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from controller.db.models import Drone, Parcel, SortieTransition, TrackPoint
 from controller.services import parcels
 from flight_plans import MissionType
-from tests.operations.conftest import plan_sortie, start_sim_for, wait_for, wait_state
+from tests.operations.conftest import SPEEDUP, plan_sortie, start_sim_for, wait_for, wait_state
 
 
 def _states(factory, sortie_id: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -111,7 +111,7 @@ def test_battery_check_refuses_a_sortie_the_battery_cannot_fly(shengsi_factory, 
 
 
 def test_a_busy_drone_gets_no_second_mission_until_the_first_sortie_ends(shengsi_factory, live_app) -> None:  # type: ignore[no-untyped-def]
-    vehicle = start_sim_for(shengsi_factory, "d01")
+    vehicle = start_sim_for(shengsi_factory, "d01", speedup=2 * SPEEDUP)  # two flights: only the order matters
     try:
         plan_sortie(shengsi_factory, sortie_id="S-one", drone_id="d01", origin="caiyuan", stops=["wulong"],
                     parcel_ids=["PB1"])
