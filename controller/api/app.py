@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,6 +34,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.events.bind(asyncio.get_running_loop())
+        # Everything loaded so far (modules, ORM mappers, routes) lives as long as the process; kept
+        # out of the collector, a full collection no longer walks it and stops pausing requests for
+        # tens of ms under load.
+        gc.collect()
+        gc.freeze()
         if not settings.run_vehicles:
             yield
             engine.dispose()

@@ -96,3 +96,26 @@ def test_admin_creates_users_and_the_token_works_once_shown(client, role_tokens)
     audit = client.get("/api/v1/audit", params={"action": "user.create"},
                        headers=bearer(role_tokens[Role.ADMIN])).json()
     assert any(e["object_id"] == "dispatcher-zhou" for e in audit)
+
+
+def test_scan_persists_state_event_and_audit_once(client, role_tokens) -> None:  # type: ignore[no-untyped-def]
+    # The scan endpoint writes with prepared SQL statements (services.parcels.scan_parcel), not the
+    # ORM: check it stores what transition_parcel stores, and that a re-sent event_uid is applied once.
+    courier = bearer(role_tokens[Role.COURIER])
+    admin = bearer(role_tokens[Role.ADMIN])
+    assert client.post("/api/v1/parcels", json=NEW_PARCEL, headers=courier).status_code == 201
+    body = {"to_state": "at_service_point", "place_id": "dengta-village", "reason": "arrived",
+            "event_uid": "scan-1"}
+    first = client.post("/api/v1/parcels/SS1001/scan", json=body, headers=courier)
+    again = client.post("/api/v1/parcels/SS1001/scan", json=body, headers=courier)
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json() == again.json()
+    assert first.json()["from_state"] == "received" and first.json()["place_id"] == "dengta-village"
+    parcel = client.get("/api/v1/parcels/SS1001", headers=courier).json()
+    assert (parcel["state"], parcel["location_id"]) == ("at_service_point", "dengta-village")
+    events = client.get("/api/v1/parcels/SS1001/events", headers=courier).json()
+    assert [e["id"] for e in events][-1] == first.json()["id"] and len(events) == 2
+    audit = client.get("/api/v1/audit", params={"action": "parcel.transition"}, headers=admin).json()
+    assert [(e["object_id"], e["details"]["to"]) for e in audit] == [("SS1001", "at_service_point")]
+    no_place = client.post("/api/v1/parcels/SS1001/scan", json={"to_state": "in_transit_ferry"}, headers=courier)
+    assert no_place.json()["place_id"] == "dengta-village"  # the parcel's last place, as before

@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"], dependencies=[Depends(public)])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
