@@ -50,6 +50,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -244,9 +245,11 @@ def _wrk_load(name: str, port: int, per_connection: list[list[bytes]], duration_
     if wrk.wait() != 0:
         raise RuntimeError("wrk failed:\n" + "".join(lines))
     out = "".join(lines)
-    for text in out.splitlines():
-        if text.startswith("WRK_STATUSES"):
-            print(f"  {name}: answers >= 400:{text[len('WRK_STATUSES'):]}", flush=True)
+    statuses = Counter(code for text in out.splitlines() if text.startswith("WRK_STATUSES")
+                       for code in text.split()[1:])
+    if statuses:
+        print(f"  {name}: answers >= 400: " + ", ".join(f"{n} x {code}" for code, n in sorted(statuses.items())),
+              flush=True)
     line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT"))
     requests, duration_us, transport_errors, status_errors, p50_us, p99_us = line.split()[1:]
     return Result(name=name, requests=int(requests), errors=int(transport_errors) + int(status_errors),
