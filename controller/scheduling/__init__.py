@@ -31,7 +31,8 @@ from controller.scheduling.model import (
     WindForecast,
     WindPeriod,
 )
-from controller.scheduling.planner import plan_schedule, sortie_lower_bound
+from controller.scheduling.bounds import sortie_lower_bound
+from controller.scheduling.planner import plan_schedule
 
 __all__ = [
     "DroneSpec", "DroneState", "LegEstimate", "LegEstimator", "LegMatrix", "Pad", "Parcel",

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from controller.scheduling.airspace import Airspace, PadSlots, Segment
+from controller.scheduling.bounds import ModelLimits, sortie_lower_bound
 from controller.scheduling.estimator import LegEstimator, LegMatrix
 from controller.scheduling.model import (
     DroneSpec,
@@ -51,6 +52,9 @@ from controller.scheduling.model import (
 from controller.scheduling.packing import Load, Packer
 from controller.scheduling.routes import RouteEval, RouteEvaluator
 from controller.scheduling.surface import SurfaceRouter
+
+
+_TOP_UP_MISSES = 400  # candidates that do not fit before `top_up` gives up on a sortie
 
 
 def _ts(t: datetime) -> float:
@@ -86,6 +90,18 @@ class _Timing:
     late: tuple[str, ...]
     swap_before: bool
     soc_wh: float
+
+
+@dataclass(kw_only=True, eq=False)
+class _Flown:
+    """Working state of a placed delivery sortie, kept so that `top_up` can load more onto it."""
+
+    index: int  # in Scheduler.sorties
+    drone: _Drone
+    origin: str
+    route: RouteEval
+    parcels: list[tuple[Parcel, str]]
+    timing: _Timing
 
 
 @dataclass(kw_only=True)
@@ -126,10 +142,11 @@ class Scheduler:
         self.surface = SurfaceRouter(problem.surface_lines, horizon_end_at=problem.horizon_end_at,
                                      config=self.cfg)
         self.sorties: list[PlannedSortie] = []
+        self._flown: list[_Flown] = []
         self.unassigned: list[Unassigned] = []
         self.to_surface: list[tuple[Parcel, str]] = []
         self.counters = {"layer_changes": 0, "departure_shifts": 0, "productive_repositions": 0,
-                         "last_mile_without_bus": 0}
+                         "last_mile_without_bus": 0, "topped_up_parcels": 0}
         self.hubs = bus_hubs(problem)
         self.journeys: dict[str, Journey] = {}
         self.originals: dict[str, Parcel] = {}  # parcel id -> the input parcel of a bus + drone journey
@@ -297,13 +314,11 @@ class Scheduler:
 
     # -- timing of one sortie ----------------------------------------------------------------
 
-    def _timing(self, drone: _Drone, origin: str, route: RouteEval, earliest_s: float,
-                parcels: list[tuple[Parcel, str]], soc_wh: float, swapped: bool) -> _Timing | None:
-        spec = drone.spec
-        depart = self._next_flyable_s(spec, max(earliest_s, self.start_s), route.duration_s)
-        if depart is None:
-            return None
-        winds = self.p.wind.over(_dt(depart), _dt(depart + route.duration_s))
+    def _flight_energy(self, spec: DroneSpec, origin: str, route: RouteEval, depart_s: float
+                       ) -> tuple[float, Wind, tuple[float, ...]]:
+        """Return the sortie's energy (Wh) in the worst wind in force while it flies, that wind,
+        and the energy per leg, from the estimator at each leg's actual payload."""
+        winds = self.p.wind.over(_dt(depart_s), _dt(depart_s + route.duration_s))
         best: tuple[float, Wind, tuple[float, ...]] | None = None
         for w in winds:
             here = origin
@@ -315,7 +330,15 @@ class Scheduler:
             if best is None or total > best[0]:
                 best = (total, w, tuple(energies))
         assert best is not None
-        energy, wind, leg_e = best
+        return best
+
+    def _timing(self, drone: _Drone, origin: str, route: RouteEval, earliest_s: float,
+                parcels: list[tuple[Parcel, str]], soc_wh: float, swapped: bool) -> _Timing | None:
+        spec = drone.spec
+        depart = self._next_flyable_s(spec, max(earliest_s, self.start_s), route.duration_s)
+        if depart is None:
+            return None
+        energy, wind, leg_e = self._flight_energy(spec, origin, route, depart)
         swap = False
         if energy > self.budget_wh(spec, soc_wh):
             if swapped or energy > self.budget_wh(spec):
@@ -562,6 +585,22 @@ class Scheduler:
             if re is None or re.depart_s != depart:
                 return False  # cannot happen with a stable forecast; treated as no slot
             timing = re
+        self.sorties.append(self._sortie(sortie_id, drone, origin, route, parcels, timing, layer, decision,
+                                         purpose))
+        if purpose == "delivery":
+            self._flown.append(_Flown(index=len(self.sorties) - 1, drone=drone, origin=origin, route=route,
+                                      parcels=list(parcels), timing=timing))
+        drone.pad = route.stops[-1]
+        drone.free_s = depart + route.duration_s + self.cfg.turnaround_s
+        drone.soc_wh = drone.spec.battery_wh  # swapped during the turnaround
+        drone.flown += 1
+        return True
+
+    def _sortie(self, sortie_id: str, drone: _Drone, origin: str, route: RouteEval,
+                parcels: list[tuple[Parcel, str]], timing: _Timing, layer: float, decision: SeparationDecision,
+                purpose: str) -> PlannedSortie:
+        """Return the planned sortie for a placed flight (`timing` at its final departure)."""
+        depart = timing.depart_s
         legs = []
         here = origin
         by_stop: dict[str, list[str]] = {}
@@ -583,7 +622,7 @@ class Scheduler:
         late = tuple(p.parcel_id for p, d in parcels
                      if p.perishable and p.due_at is not None
                      and depart + dict(zip(route.stops, route.arrival_offsets_s))[d] > _ts(p.due_at) + 1e-6)
-        self.sorties.append(PlannedSortie(
+        return PlannedSortie(
             sortie_id=sortie_id, drone_id=drone.state.drone_id, model_id=drone.spec.model_id,
             origin_pad=origin, stops=route.stops, parcel_ids=ids,
             payload_kg=round(sum(p.weight_kg for p, _ in parcels), 3),
@@ -593,12 +632,92 @@ class Scheduler:
             battery_wh=round(timing.soc_wh, 2), depart_at=_dt(depart), arrive_at=_dt(depart + route.duration_s),
             altitude_m=layer, wind=timing.wind, legs=tuple(legs), separation=decision, purpose=purpose,
             battery_swap_before=timing.swap_before, late_parcel_ids=late,
-        ))
-        drone.pad = route.stops[-1]
-        drone.free_s = depart + route.duration_s + self.cfg.turnaround_s
-        drone.soc_wh = drone.spec.battery_wh  # swapped during the turnaround
-        drone.flown += 1
-        return True
+        )
+
+    # -- re-packing after assignment ----------------------------------------------------------
+
+    def top_up(self) -> None:
+        """Load parcels that would not fly into the spare payload and box volume of placed sorties.
+
+        Consolidation packs before drones are assigned, so when the fleet runs out of time some
+        sorties leave half full while parcels for the same stops wait for a ferry or go unserved.
+        Each placed delivery sortie (earliest first) takes such parcels if they are ready by its
+        departure, reach their stop by any deadline, and every limit still holds: payload, box
+        volume, energy with reserve (planning model at full battery and estimator at the sortie's
+        actual charge and wind). Stops, times, layer and slots do not change, so separation and
+        pad capacity stay as placed. Most urgent parcels are offered first.
+        """
+        sp = self.p.service_point_pads
+        # (origin pad, stop) -> candidates, most urgent first, as (ready s, due s, kg, l, parcel).
+        pool: dict[tuple[str, str], list[tuple[float, float, float, float, Parcel]]] = {}
+        served = {(f.origin, stop) for f in self._flown for stop in f.route.stops}
+        for parcel, _ in self.to_surface:
+            o, d = sp.get(parcel.origin), sp.get(parcel.destination)
+            if (o, d) in served:
+                due = _ts(parcel.due_at) if parcel.due_at else math.inf
+                pool.setdefault((o, d), []).append((_ts(parcel.ready_at), due, parcel.weight_kg, parcel.volume_l,
+                                                    parcel))
+        if not pool:
+            return
+        for cands in pool.values():
+            cands.sort(key=lambda c: (0 if c[4].perishable and c[1] < math.inf else 1, c[1], c[0],
+                                      c[4].parcel_id))
+        taken: set[str] = set()
+        for f in sorted(self._flown, key=lambda f: (f.timing.depart_s, f.index)):
+            if any((f.origin, stop) in pool for stop in f.route.stops):
+                self._top_up_one(f, pool, taken)
+        if taken:
+            self.to_surface = [(p, why) for p, why in self.to_surface if p.parcel_id not in taken]
+
+    def _top_up_one(self, f: _Flown, pool: dict[tuple[str, str], list[tuple[float, float, float, float, Parcel]]],
+                    taken: set[str]) -> None:
+        spec, depart = f.drone.spec, f.timing.depart_s
+        ev = self.evaluators[spec.model_id]
+        max_kg, max_l = spec.max_payload_kg + 1e-9, spec.max_box_volume_l + 1e-9
+        kg = sum(p.weight_kg for p, _ in f.parcels)
+        litres = sum(p.volume_l for p, _ in f.parcels)
+        drops: dict[str, float] = {s: 0.0 for s in f.route.stops}
+        for p, d in f.parcels:
+            drops[d] += p.weight_kg
+        added: list[str] = []
+        for stop, offset in zip(f.route.stops, f.route.arrival_offsets_s):
+            cands = pool.get((f.origin, stop))
+            if not cands:
+                continue
+            arrive = depart + offset - 1e-6
+            misses = 0
+            for ready, due, w, v, p in cands:
+                if ready > depart + 1e-6:
+                    if due == math.inf:
+                        break  # the tail without deadlines is in ready order: none later is ready
+                    continue
+                if arrive > due or p.parcel_id in taken:
+                    continue  # late by drone (the ferry/bus may be on time), or already loaded
+                if kg + w > max_kg or litres + v > max_l:
+                    misses += 1
+                    if misses > _TOP_UP_MISSES:
+                        break  # nearly full: the rest of a long queue rarely fits either
+                    continue
+                trial = dict(drops)
+                trial[stop] += w
+                route = ev.evaluate(f.origin, f.route.stops, trial)
+                if not route.feasible or route.energy_wh > self.budget_wh(spec) + 1e-9:
+                    continue
+                energy, wind, leg_e = self._flight_energy(spec, f.origin, route, depart)
+                if energy > self.budget_wh(spec, f.timing.soc_wh) + 1e-9:
+                    continue
+                f.parcels.append((p, stop))
+                f.route, drops, kg, litres = route, trial, kg + w, litres + v
+                f.timing = dataclasses.replace(f.timing, energy_wh=energy, wind=wind, leg_energy_wh=leg_e)
+                taken.add(p.parcel_id)
+                added.append(p.parcel_id)
+            if added and added[-1] in {c[4].parcel_id for c in cands[:8]}:
+                pool[f.origin, stop] = [c for c in cands if c[4].parcel_id not in taken]  # drop a loaded head
+        if added:
+            old = self.sorties[f.index]
+            self.sorties[f.index] = self._sortie(old.sortie_id, f.drone, f.origin, f.route, f.parcels, f.timing,
+                                                 old.altitude_m, old.separation, old.purpose)
+            self.counters["topped_up_parcels"] += len(added)
 
     # -- surface fallback ----------------------------------------------------------------------
 
@@ -632,9 +751,20 @@ class Scheduler:
             for d in sorted(self.p.drones, key=lambda d: d.drone_id)
         ]
         self.assign(loads, drones)
+        self.top_up()
         self.route_surface()
         self.route_last_mile()
         return self._plan(loads)
+
+    def lower_bound(self, parcels: list[Parcel]) -> int:
+        """Return a lower bound on the delivery sorties of any plan flying `parcels` (drone legs, pad to
+        pad) with this fleet and wind; `bounds.sortie_lower_bound` proves it."""
+        sp = self.p.service_point_pads
+        models = [ModelLimits(spec=s, routes=self.evaluators[s.model_id], budget_wh=self.budget_wh(s))
+                  for s in self.fleet_specs if s.model_id in self.evaluators]
+        items = [(p, sp[p.origin], sp[p.destination]) for p in parcels]
+        return sortie_lower_bound([it for it in items if it[1] and it[2]], models,  # type: ignore[misc]
+                                  max_stops=self.cfg.max_stops)
 
     def _plan(self, loads: list[Load]) -> SchedulePlan:
         legs = self.surface.legs()
@@ -655,9 +785,8 @@ class Scheduler:
             "delivery_sorties": len(delivery),
             "reposition_sorties": len(self.sorties) - len(delivery),
             "productive_repositions": self.counters["productive_repositions"],
-            "sortie_lower_bound": sortie_lower_bound(
-                [self.drone_parcels.get(p.parcel_id, p) for p in self.p.parcels if p.parcel_id in flown_ids],
-                self.p, self.fleet_specs),
+            "sortie_lower_bound": self.lower_bound(
+                [self.drone_parcels.get(p.parcel_id, p) for p in self.p.parcels if p.parcel_id in flown_ids]),
             "energy_wh": round(sum(s.energy_wh for s in self.sorties), 1),
             "late_perishables": len(late_perishable),
             "layer_changes": self.counters["layer_changes"],
@@ -686,22 +815,6 @@ def bus_hubs(problem: SchedulingProblem) -> dict[str, tuple[str, ...]]:
                 out.setdefault(c, [])
                 out[c].extend(h for h in hubs if h not in out[c])
     return {k: tuple(v) for k, v in out.items()}
-
-
-def sortie_lower_bound(parcels: list[Parcel], problem: SchedulingProblem, specs: list[DroneSpec]) -> int:
-    """Return a lower bound on delivery sorties for `parcels`: per origin pad, total mass and volume
-    over the largest payload and box of the fleet (any multi-stop combination assumed feasible)."""
-    if not specs or not parcels:
-        return 0
-    max_kg = max(s.max_payload_kg for s in specs)
-    max_l = max(s.max_box_volume_l for s in specs)
-    per_origin: dict[str, tuple[float, float]] = {}
-    for p in parcels:
-        pad = problem.service_point_pads.get(p.origin) or p.origin
-        kg, litres = per_origin.get(pad, (0.0, 0.0))
-        per_origin[pad] = (kg + p.weight_kg, litres + p.volume_l)
-    return sum(max(math.ceil(kg / max_kg - 1e-9), math.ceil(litres / max_l - 1e-9))
-               for kg, litres in per_origin.values())
 
 
 def plan_schedule(problem: SchedulingProblem, estimator: LegEstimator, *, seed: int = 0) -> SchedulePlan:

@@ -94,9 +94,14 @@ class SurfaceRouter:
         self._boxes_used: dict[tuple[str, int, str], int] = {}  # (line, run, direction) -> boxes
         self._streams: dict[tuple[str, int, str, str, str, bool], _BoxStream] = {}
         self._where: dict[str, tuple[str, int, str, str, str, bool]] = {}  # parcel id -> its stream
+        self._route_cache: dict[tuple[str, str], list[tuple[DirectedLine, float, float]]] = {}
 
     def _routes(self, origin: str, destination: str) -> list[tuple[DirectedLine, float, float]]:
-        out = []
+        # Asked once per parcel and option search; the lines never change, so remember the answer.
+        hit = self._route_cache.get((origin, destination))
+        if hit is not None:
+            return hit
+        out: list[tuple[DirectedLine, float, float]] = []
         for dl in self.directed:
             for i, call in enumerate(dl.calls):
                 if call.service_point_id != origin:
@@ -105,6 +110,7 @@ class SurfaceRouter:
                     if later.service_point_id == destination:
                         out.append((dl, call.offset_s, later.offset_s))
                         break
+        self._route_cache[origin, destination] = out
         return out
 
     def has_route(self, origin: str, destination: str) -> bool:

@@ -1,0 +1,117 @@
+"""The sortie lower bound: valid (never above the CP-SAT optimum or a plan), and tight where energy binds."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+import pytest
+
+from controller.scheduling import plan_schedule
+from controller.scheduling.bounds import ModelLimits, _l2, sortie_lower_bound
+from controller.scheduling.planner import Scheduler
+from tests.scheduling.helpers import HAULER, estimator, parcel, problem
+
+# A smaller pack: 8-9 km legs then cost a large part of the budget, so energy caps the payload.
+SHORT_RANGE = dataclasses.replace(HAULER, battery_wh=520.0)
+
+
+def _naive(parcels, spec):
+    """The old bound: total mass and volume over the largest payload and box."""
+    return max(math.ceil(sum(p.weight_kg for p in parcels) / spec.max_payload_kg - 1e-9),
+               math.ceil(sum(p.volume_l for p in parcels) / spec.max_box_volume_l - 1e-9))
+
+
+def _instance(seed: int, spec):
+    rng = random.Random(seed)
+    n = rng.randint(5, 13)
+    parcels = [parcel(f"p{i}", dest=rng.choice(["sp-a", "sp-b", "sp-c"]), kg=round(rng.uniform(0.2, 3.5), 2),
+                      litres=round(rng.uniform(1, 30), 1)) for i in range(n)]
+    prob = problem(parcels, drones=n, horizon_h=24, wind_ms=rng.choice([0.0, 4.0, 8.0]))
+    return parcels, dataclasses.replace(prob, drone_specs={"hauler": spec})
+
+
+def test_l2_counts_items_that_cannot_share():
+    assert _l2([0.6, 0.6, 0.6]) == 3  # the continuous bound says 2
+    assert _l2([0.6, 0.4, 0.6, 0.4]) == 2
+    assert _l2([0.7, 0.35, 0.35, 0.35]) == 3  # no 0.35 fits beside the 0.7
+    assert _l2([0.6, 0.35, 0.35, 0.35]) == 2
+    assert _l2([]) == 0
+
+
+def _min_bins(sizes):
+    """Exact bin packing by brute force (tiny inputs): try every assignment to at most n bins."""
+    best = len(sizes)
+
+    def place(i, bins):
+        nonlocal best
+        if len(bins) >= best:
+            return
+        if i == len(sizes):
+            best = len(bins)
+            return
+        for b in range(len(bins)):
+            if bins[b] + sizes[i] <= 1.0 + 1e-12:
+                bins[b] += sizes[i]
+                place(i + 1, bins)
+                bins[b] -= sizes[i]
+        place(i + 1, bins + [sizes[i]])
+
+    place(0, [])
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_l2_never_exceeds_the_optimal_bin_count(seed):
+    rng = random.Random(seed)
+    sizes = [round(rng.uniform(0.05, 0.8), 2) for _ in range(rng.randint(1, 9))]
+    assert max(math.ceil(sum(sizes) - 1e-7), _l2(sizes)) <= _min_bins(sizes)
+
+
+@pytest.mark.parametrize("spec", [HAULER, SHORT_RANGE], ids=["hauler", "short-range"])
+@pytest.mark.parametrize("instance_seed", range(12))
+def test_bound_never_exceeds_cp_sat_optimum_nor_the_plan(spec, instance_seed):
+    pytest.importorskip("ortools.sat.python.cp_model", reason="OR-Tools (bench extra) not installed")
+    from controller.scheduling.exact import min_sorties_one_origin
+
+    parcels, prob = _instance(instance_seed, spec)
+    sched = Scheduler(prob, estimator())
+    plan = plan_schedule(prob, estimator(), seed=0)
+    delivery = [s for s in plan.sorties if s.purpose == "delivery"]
+    flown = {pid for s in delivery for pid in s.parcel_ids}
+    items = [(p, prob.service_point_pads[p.destination]) for p in parcels if p.parcel_id in flown]
+    bound = sched.lower_bound([p for p in parcels if p.parcel_id in flown])
+    assert bound == plan.metrics["sortie_lower_bound"]
+    assert bound <= len(delivery)
+    if not items:
+        return
+    exact = min_sorties_one_origin("hub", items, sched.evaluators["hauler"], budget_wh=sched.budget_wh(spec),
+                                   max_stops=prob.config.max_stops, upper_bound=max(len(delivery), 1),
+                                   time_limit_s=20)
+    assert exact.optimal
+    assert bound <= exact.sorties
+
+
+def test_energy_caps_make_the_bound_tighter_than_mass_and_volume():
+    # Short range, head wind: the bound must see that a sortie cannot lift a full 5 kg that far.
+    tighter = 0
+    for seed in range(12):
+        parcels, prob = _instance(seed, SHORT_RANGE)
+        sched = Scheduler(prob, estimator())
+        flyable = [p for p in parcels
+                   if sched._packer(SHORT_RANGE).single_reason("hub", p, prob.service_point_pads[p.destination]) is None]
+        bound = sched.lower_bound(flyable)
+        assert bound >= _naive(flyable, SHORT_RANGE)
+        tighter += bound > _naive(flyable, SHORT_RANGE)
+    assert tighter >= 3
+
+
+def test_a_parcel_no_model_can_fly_far_enough_keeps_the_bound_meaningful():
+    parcels, prob = _instance(0, SHORT_RANGE)
+    sched = Scheduler(prob, estimator())
+    models = [ModelLimits(spec=SHORT_RANGE, routes=sched.evaluators["hauler"], budget_wh=0.0)]
+    items = [(p, "hub", prob.service_point_pads[p.destination]) for p in parcels]
+    # With no energy at all nothing flies: the bound falls back to payload and box, never raises.
+    assert sortie_lower_bound(items, models, max_stops=3) == max(
+        _naive(parcels, SHORT_RANGE), _l2([p.volume_l / 40 for p in parcels]), _l2([p.weight_kg / 5 for p in parcels]))
