@@ -11,6 +11,8 @@ Algorithm (construction + local search, chosen on evidence: see `benchmarks/sche
    Drones fly several trips, swap batteries between sorties, and wait out grounding wind.
    A reposition sortie is flown empty only when no waiting load at the drone's pad goes there.
 4. Place each sortie in 4D (`airspace`): preferred layer, else another layer, else shift.
+   Then re-pack (`Scheduler.top_up`): placed sorties with spare payload/volume take parcels for
+   their stops that would otherwise not fly (fleet out of time), limits re-checked, times unchanged.
 5. Parcels that do not fly go to the next ferry/bus run with room, with the reason; what cannot
    be served within the horizon is reported unassigned with the reason.
 
