@@ -315,6 +315,9 @@ class PickupCode(Base):
     code_hmac: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When this code was issued (by the controller, or by the agent at deposit); the agent and the
+    # controller keep the newer of two codes for a parcel. None: issued before this was recorded.
+    issued_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class LockerEvent(Base):

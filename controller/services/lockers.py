@@ -8,6 +8,13 @@ a lost reply is acknowledged and not applied twice.
 Pickup codes are HMAC-SHA256 under the locker's *code key* (:func:`locker_code_key`, derived from the
 controller secret): the controller and the agent store the same hash, the agent checks codes offline,
 and neither stores a code.
+
+A parcel has one live code at a time, issued either here (assignment, :func:`reissue_code`) or by
+the agent at deposit when the parcel was not in its manifest. Each code carries ``issued_at``; both
+sides keep the newer of two codes (the agent when it loads the manifest, the controller when a
+deposit event brings the agent's code), so they converge on the same code whichever order the
+messages arrive in. A re-issue is stamped later than the code it replaces even if the agent's clock
+runs ahead of the controller's.
 """
 
 from __future__ import annotations
@@ -121,13 +128,35 @@ def list_lockers(session: Session, *, now: datetime | None = None) -> list[dict[
 
 @dataclass(frozen=True, kw_only=True)
 class Assignment:
-    """A parcel assigned to a locker; ``code`` is shown once (hand it to the notifier), never stored."""
+    """A parcel assigned to a locker; ``code`` is shown once (hand it to the notifier), never stored.
+
+    ``issued_at`` orders this code against any other for the parcel (the newer one wins).
+    """
 
     parcel_id: str
     locker_id: str
     code: str
     expires_at: datetime
     size: str
+    issued_at: datetime
+
+
+class ParcelNotInLocker(DispatchError):
+    """The parcel exists but is not assigned to this locker (or has no code there)."""
+
+    code = "parcel_not_in_locker"
+    http_status = 404
+
+
+def _fresh_code(session: Session, *, key: str, locker_id: str, parcel_id: str) -> tuple[str, str]:
+    """Return ``(code, its HMAC)``: a random code whose HMAC is not another live code of the locker."""
+    live = {row.code_hmac for row in session.scalars(select(PickupCode).where(
+        PickupCode.locker_id == locker_id, PickupCode.used_at.is_(None), PickupCode.parcel_id != parcel_id))}
+    while True:
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        digest = hash_secret(key, code)
+        if digest not in live:
+            return code, digest
 
 
 def assign_parcel(session: Session, *, locker_id: str, parcel_id: str, secret_key: str, ttl_h: float,
@@ -145,34 +174,96 @@ def assign_parcel(session: Session, *, locker_id: str, parcel_id: str, secret_ke
     if parcel.state not in _LIVE_PARCEL_STATES:
         raise Conflict(f"parcel {parcel.id} is {parcel.state}", parcel=parcel.id, state=parcel.state)
     at = at or utc_now()
-    key = locker_code_key(secret_key, locker.id)
-    live = {row.code_hmac for row in session.scalars(select(PickupCode).where(
-        PickupCode.locker_id == locker.id, PickupCode.used_at.is_(None), PickupCode.parcel_id != parcel.id))}
-    while True:
-        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        digest = hash_secret(key, code)
-        if digest not in live:
-            break
+    code, digest = _fresh_code(session, key=locker_code_key(secret_key, locker.id), locker_id=locker.id,
+                               parcel_id=parcel.id)
     expires_at = at + timedelta(hours=ttl_h)
+    issued_at = _after_previous(session.get(PickupCode, parcel.id), at)
     session.merge(PickupCode(parcel_id=parcel.id, locker_id=locker.id, code_hmac=digest, expires_at=expires_at,
-                             used_at=None))
+                             used_at=None, issued_at=issued_at))
     parcel.locker_id = locker.id
     audit.record(session, actor=actor, action="locker.assign_parcel", object_type="parcel", object_id=parcel.id,
-                 details={"locker": locker.id, "expires_at": expires_at.isoformat()})
+                 details={"locker": locker.id, "expires_at": expires_at.isoformat(), "issued_at": issued_at.isoformat()})
     session.flush()
     return Assignment(parcel_id=parcel.id, locker_id=locker.id, code=code, expires_at=expires_at,
-                      size=size_for(parcel))
+                      size=size_for(parcel), issued_at=issued_at)
+
+
+# A re-issued code is stamped at least this much after the code it replaces.
+_ISSUE_STEP = timedelta(milliseconds=1)
+
+
+def _after_previous(previous: PickupCode | None, at: datetime) -> datetime:
+    """Return the ``issued_at`` of a code replacing ``previous``: ``at``, or just after ``previous``'s
+    (an agent-issued code is stamped by the agent's clock, which may run ahead of ours)."""
+    if previous is None or previous.issued_at is None or previous.issued_at < at:
+        return at
+    return previous.issued_at + _ISSUE_STEP
+
+
+def reissue_code(session: Session, *, locker_id: str, parcel_id: str, secret_key: str, ttl_h: float, reason: str,
+                 actor: str, at: datetime | None = None) -> Assignment:
+    """Replace the pickup code of a live parcel assigned to (or held in) the locker; audited with ``reason``.
+
+    For a recipient who lost the code or never got it (a ``locker_notify_failed`` alert). The new code
+    is returned once (send it to the recipient) and only its HMAC is kept. The agent adopts it from
+    its manifest on its next sync, and from then the old code no longer opens the door. A parcel
+    already in the locker keeps its expiry (the locker is not held longer); one still on its way
+    gets ``ttl_h`` hours from now (the expiry restarts at deposit anyway).
+
+    Parameters:
+        ttl_h: expiry of a not yet deposited parcel's code, in hours from ``at``.
+        reason: why (required; stored in the audit log, never the code).
+
+    Raises:
+        NotFound: no such locker or parcel. ParcelNotInLocker: the parcel is not assigned to this locker.
+        Conflict: the parcel was collected, returned, cancelled or lost, or its code expired in the
+        locker (a courier takes it back). ValidationFailed: empty reason.
+    """
+    locker = get_locker(session, locker_id)
+    parcel = parcels.get_parcel(session, parcel_id)
+    if not reason.strip():
+        raise ValidationFailed("a reason is required to re-issue a pickup code", field="reason")
+    at = at or utc_now()
+    current = session.get(PickupCode, parcel.id)
+    if current is not None and current.locker_id == locker.id and (
+            current.used_at is not None or parcel.state not in _LIVE_PARCEL_STATES):
+        # Checked before the assignment: leaving the locker clears the parcel's locker_id.
+        raise Conflict(f"parcel {parcel.id} is {parcel.state}; it has no pickup code to re-issue any more",
+                       parcel=parcel.id, state=parcel.state)
+    if current is None or current.locker_id != locker.id or parcel.locker_id != locker.id:
+        where = f"assigned to {parcel.locker_id}" if parcel.locker_id else "not assigned to any locker"
+        raise ParcelNotInLocker(f"parcel {parcel.id} is not assigned to locker {locker.id} ({where})",
+                                parcel=parcel.id, locker=locker.id)
+    held = parcel.state == ParcelState.AT_LOCKER.value
+    if held and current.expires_at <= at:
+        raise Conflict(f"the pickup code of parcel {parcel.id} expired at {current.expires_at.isoformat()}; "
+                       f"{locker.id} holds it for a courier to take back", parcel=parcel.id,
+                       expires_at=current.expires_at.isoformat())
+    code, digest = _fresh_code(session, key=locker_code_key(secret_key, locker.id), locker_id=locker.id,
+                               parcel_id=parcel.id)
+    issued_at, previous_issued_at = _after_previous(current, at), current.issued_at
+    current.code_hmac, current.issued_at = digest, issued_at
+    if not held:
+        current.expires_at = at + timedelta(hours=ttl_h)
+    audit.record(session, actor=actor, action="locker.reissue_code", object_type="parcel", object_id=parcel.id,
+                 details={"locker": locker.id, "reason": reason.strip(), "held": held,
+                          "issued_at": issued_at.isoformat(), "expires_at": current.expires_at.isoformat(),
+                          "replaces_issued_at": _iso(previous_issued_at)})
+    session.flush()
+    return Assignment(parcel_id=parcel.id, locker_id=locker.id, code=code, expires_at=current.expires_at,
+                      size=size_for(parcel), issued_at=issued_at)
 
 
 def manifest(session: Session, locker_id: str) -> list[dict[str, Any]]:
-    """Return the parcels assigned to the locker whose codes are live: id, code HMAC, size, recipient."""
+    """Return the parcels assigned to the locker whose codes are live: id, code HMAC, when it was issued
+    (``issued_at``, ISO 8601 or None if unknown: the agent keeps the newer code), size, recipient, expiry."""
     get_locker(session, locker_id)
     rows = session.execute(select(PickupCode, Parcel).join(Parcel, Parcel.id == PickupCode.parcel_id).where(
         PickupCode.locker_id == locker_id, PickupCode.used_at.is_(None),
         Parcel.state.in_(_LIVE_PARCEL_STATES)).order_by(PickupCode.parcel_id))
-    return [{"parcel_id": code.parcel_id, "code_hmac": code.code_hmac, "size": size_for(parcel),
-             "recipient_phone": parcel.recipient_phone, "expires_at": code.expires_at.isoformat()}
-            for code, parcel in rows]
+    return [{"parcel_id": code.parcel_id, "code_hmac": code.code_hmac, "issued_at": _iso(code.issued_at),
+             "size": size_for(parcel), "recipient_phone": parcel.recipient_phone,
+             "expires_at": code.expires_at.isoformat()} for code, parcel in rows]
 
 
 def remote_open(session: Session, *, locker_id: str, board: int, lock: int, reason: str, actor: str,
@@ -287,10 +378,16 @@ def _apply(session: Session, locker: Locker, event: AgentEvent, *, actor: str, n
                              actor=actor, reason=f"deposit {parcel.id}", at=at)
             expires_at = datetime.fromisoformat(p["expires_at"])
             code = session.get(PickupCode, parcel.id)
-            if p.get("code_hmac"):
+            # The agent issued a code at deposit (the parcel was not in its manifest). Older agents do
+            # not send when: the deposit time is when it was issued.
+            agent_issued_at = datetime.fromisoformat(p["code_issued_at"]) if p.get("code_issued_at") else at
+            ours_newer = (code is not None and code.used_at is None and code.issued_at is not None
+                          and code.code_hmac != p.get("code_hmac") and code.issued_at > agent_issued_at)
+            if p.get("code_hmac") and not ours_newer:
                 session.merge(PickupCode(parcel_id=parcel.id, locker_id=locker.id, code_hmac=p["code_hmac"],
-                                         expires_at=expires_at, used_at=None))
+                                         expires_at=expires_at, used_at=None, issued_at=agent_issued_at))
             elif code is not None:
+                # Our code stays (it was re-issued after the agent's; the agent adopts it from the manifest).
                 code.expires_at = expires_at
         case "pickup" | "take_back":
             picked = event.kind == "pickup"
@@ -349,6 +446,12 @@ def _apply(session: Session, locker: Locker, event: AgentEvent, *, actor: str, n
             _alert(session, locker.id, "warning", "locker_keypad_lockout", at, alerts,
                    f"{locker.id} keypad locked after {p['failures']} wrong codes for {p['lockout_s']:.0f} s "
                    "(possible guessing)")
+        case "code_replaced":
+            # The agent adopted a newer code from its manifest: the old one no longer opens the door.
+            audit.record(session, actor=actor, action="locker.code_replaced", object_type="parcel",
+                         object_id=str(p["parcel_id"]), details={"locker": locker.id,
+                                                                 "issued_at": p.get("code_issued_at"),
+                                                                 "state": p.get("state")})
         case "notify_failed":
             _alert(session, locker.id, "warning", "locker_notify_failed", at, alerts,
                    f"pickup notice for parcel {p['parcel_id']} could not be sent; re-issue its code")

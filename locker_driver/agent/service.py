@@ -102,6 +102,35 @@ def parse_layout(text: str) -> list[tuple[int, int, str]]:
 DEFAULT_LAYOUT = "1:S*12,M*8,L*4"  # the scenario's bus lockers: one 24-lock board
 
 
+@dataclass(frozen=True, kw_only=True)
+class ManifestApplied:
+    """What one manifest changed: parcels new here, and held/expected parcels that took a newer code."""
+
+    added: int
+    replaced: int
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return None if not text else datetime.fromisoformat(text)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _newer(candidate: datetime | None, current: datetime | None) -> bool:
+    """Return whether a code issued at ``candidate`` supersedes one issued at ``current``.
+
+    An unknown time (a code from before times were recorded) is older than any known one; two unknown
+    times supersede nothing, so a manifest without times never replaces a code (the old behaviour).
+
+    >>> from datetime import UTC
+    >>> _newer(datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)), _newer(None, None)
+    (True, False)
+    """
+    return candidate is not None and (current is None or candidate > current)
+
+
 class LockerService:
     """The locker's state machine over its doors (see the module docstring)."""
 
@@ -246,7 +275,8 @@ class LockerService:
                         parcel_id=parcel_id, state=Held.DEPOSITING, size=need,
                         code_hmac=base.code_hmac if base else None, expires_at=None,
                         recipient_phone=base.recipient_phone if base else "", board=candidate.board,
-                        lock=candidate.lock, deposited_at=None, courier=courier))
+                        lock=candidate.lock, deposited_at=None, courier=courier,
+                        code_issued_at=base.code_issued_at if base else None))
                 return DoorOpened(board=candidate.board, lock=candidate.lock, size=candidate.size,
                                   parcel_id=parcel_id, faulty_doors=tuple(faulty))
             raise NoFreeCompartment(f"no free compartment of size {need} or larger", size=need,
@@ -266,8 +296,8 @@ class LockerService:
                 raise LockedOut(retry_after_s=remaining)
             now = self._clock.now()
             digest = codes.code_hmac(self.config.code_key, code.strip())
-            live = {p.parcel_id: p.code_hmac for p in self._store.parcels(Held.HELD, Held.EXPIRED) if p.code_hmac}
-            match = codes.find_match(digest, live)
+            # Two columns of the parcels in the locker, filtered in SQL: not the whole history per code typed.
+            match = codes.find_match(digest, self._store.codes(Held.HELD, Held.EXPIRED))
             parcel = self._store.parcel(match) if match is not None else None
             if parcel is None or parcel.expires_at is None or parcel.expires_at <= now:
                 if parcel is not None and parcel.state is Held.HELD:
@@ -348,24 +378,53 @@ class LockerService:
                 self._store.emit("remote_open", now, outcome)
             return outcome
 
-    def load_manifest(self, entries: list[dict[str, Any]]) -> int:
-        """Store codes of parcels the controller assigned to this locker; return how many are new.
+    def load_manifest(self, entries: list[dict[str, Any]]) -> ManifestApplied:
+        """Store codes of parcels the controller assigned to this locker; adopt re-issued codes.
 
-        Each entry: ``parcel_id``, ``code_hmac``, ``size``, ``recipient_phone``. Parcels the agent
-        already holds are left alone.
+        Each entry: ``parcel_id``, ``code_hmac``, ``issued_at`` (ISO 8601 or None), ``size``,
+        ``recipient_phone``. A parcel not seen before is expected. A parcel expected, being deposited
+        or held takes the entry's code only if it is newer than the one it has (see
+        :func:`_newer`): a code re-issued by the controller replaces the old one at once (a
+        ``code_replaced`` event records it), while a stale manifest never overwrites a code the agent
+        issued itself at deposit and the controller has not seen yet. Parcels past that (expired,
+        collected, returned) are left alone.
         """
-        added = 0
+        added = replaced = 0
+        now = self._clock.now()
         with self._store.transaction():
             for entry in entries:
                 known = self._store.parcel(entry["parcel_id"])
-                if known is not None and known.state is not Held.EXPECTED:
-                    continue
-                added += known is None
-                self._store.put_parcel(ParcelRow(
-                    parcel_id=entry["parcel_id"], state=Held.EXPECTED, size=entry.get("size") or "S",
-                    code_hmac=entry["code_hmac"], expires_at=None, recipient_phone=entry.get("recipient_phone", ""),
-                    board=None, lock=None, deposited_at=None, courier=None))
-        return added
+                issued_at = _parse_time(entry.get("issued_at"))
+                if known is None:
+                    added += 1
+                    self._store.put_parcel(ParcelRow(
+                        parcel_id=entry["parcel_id"], state=Held.EXPECTED, size=entry.get("size") or "S",
+                        code_hmac=entry["code_hmac"], expires_at=None,
+                        recipient_phone=entry.get("recipient_phone", ""), board=None, lock=None, deposited_at=None,
+                        courier=None, code_issued_at=issued_at))
+                elif known.state is Held.EXPECTED:
+                    # Only the manifest feeds an expected parcel: take its details, and its code unless older.
+                    take = known.code_hmac is None or not _newer(known.code_issued_at, issued_at)
+                    self._store.put_parcel(replace(
+                        known, size=entry.get("size") or known.size,
+                        recipient_phone=entry.get("recipient_phone", known.recipient_phone),
+                        code_hmac=entry["code_hmac"] if take else known.code_hmac,
+                        code_issued_at=issued_at if take else known.code_issued_at))
+                elif known.state in (Held.DEPOSITING, Held.HELD):
+                    if entry["code_hmac"] == known.code_hmac:
+                        if known.code_issued_at is None and issued_at is not None:
+                            self._store.put_parcel(replace(known, code_issued_at=issued_at))  # learn when
+                        continue
+                    if known.code_hmac is not None and not _newer(issued_at, known.code_issued_at):
+                        continue  # ours is newer (or the manifest does not say): a stale manifest
+                    self._store.put_parcel(replace(known, code_hmac=entry["code_hmac"], code_issued_at=issued_at))
+                    self._store.emit("code_replaced", now, {
+                        "parcel_id": known.parcel_id, "state": known.state.value, "board": known.board,
+                        "lock": known.lock, "code_issued_at": _iso(issued_at)})
+                    replaced += 1
+        if replaced:
+            log.info("locker %s adopted %d re-issued pickup code(s)", self.config.locker_id, replaced)
+        return ManifestApplied(added=added, replaced=replaced)
 
     # -- views ----------------------------------------------------------------------------------
 
@@ -462,20 +521,22 @@ class LockerService:
         assert parcel is not None
         expires_at = now + timedelta(seconds=self.config.policy.ttl_s)
         code: str | None = None
-        code_hmac = parcel.code_hmac
+        code_hmac, issued_at = parcel.code_hmac, parcel.code_issued_at
         if code_hmac is None:  # not in the manifest: issue the code here, unique among live codes
-            live = {p.code_hmac for p in self._store.parcels(Held.HELD, Held.EXPECTED, Held.DEPOSITING)}
+            live = set(self._store.codes(Held.HELD, Held.EXPECTED, Held.DEPOSITING).values())
             while code is None or code_hmac in live:
                 code = codes.new_code(self.config.policy.digits)
                 code_hmac = codes.code_hmac(self.config.code_key, code)
+            issued_at = now
         self._move(c, Compartment.OCCUPIED, parcel_id=c.parcel_id)
         self._store.put_parcel(replace(parcel, state=Held.HELD, code_hmac=code_hmac, expires_at=expires_at,
-                                       deposited_at=now))
+                                       deposited_at=now, code_issued_at=issued_at))
         payload: dict[str, Any] = {"parcel_id": parcel.parcel_id, "board": c.board, "lock": c.lock, "size": c.size,
                                    "courier": parcel.courier, "expires_at": expires_at.isoformat(),
                                    "code_issued_by": "agent" if code is not None else "controller"}
         if code is not None:
             payload["code_hmac"] = code_hmac  # the controller keeps the hash too; never the code
+            payload["code_issued_at"] = now.isoformat()  # orders it against a code the controller re-issues
         self._store.emit("deposit", now, payload)
         self._pending_notices.append(PickupNotice(
             locker_id=self.config.locker_id, parcel_id=parcel.parcel_id, recipient_phone=parcel.recipient_phone,

@@ -4,6 +4,8 @@ of events for the controller, keypad failure counters.
 One connection shared under a lock; every call is a short local write, fast enough to run inline in
 the agent's event loop. A state change and the event describing it are written in one transaction
 (:meth:`Store.transaction`), so after a crash either both exist or neither.
+
+Databases made by an older agent are brought up to date on open (:data:`ADDED_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -29,13 +31,19 @@ CREATE TABLE IF NOT EXISTS compartments (
 CREATE TABLE IF NOT EXISTS parcels (
     parcel_id TEXT PRIMARY KEY, state TEXT NOT NULL, size TEXT NOT NULL DEFAULT 'S', code_hmac TEXT,
     expires_at TEXT, recipient_phone TEXT NOT NULL DEFAULT '', board INTEGER, lock INTEGER,
-    deposited_at TEXT, courier TEXT);
+    deposited_at TEXT, courier TEXT, code_issued_at TEXT);
+-- Lookups by state (codes at the keypad, expiry checks) stay fast however long the locker's history.
+CREATE INDEX IF NOT EXISTS parcels_by_state ON parcels(state);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, event_uid TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
     at TEXT NOT NULL, payload TEXT NOT NULL, sent_at TEXT);
 CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL, last_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# Columns added after the first release: (table, column, declaration). SQLite has no
+# "ADD COLUMN IF NOT EXISTS", so they are added on open when missing.
+ADDED_COLUMNS = (("parcels", "code_issued_at", "TEXT"),)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +69,8 @@ class ParcelRow:
     lock: int | None
     deposited_at: datetime | None
     courier: str | None
+    # When ``code_hmac``'s code was issued (controller or agent); None: unknown (counts as oldest).
+    code_issued_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +99,15 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")  # a bus loses power: committed means on disk
         self._lock = threading.RLock()
         self._depth = 0
+        self._add_missing_columns()
         self._db.executescript(SCHEMA)
+
+    def _add_missing_columns(self) -> None:
+        """Add :data:`ADDED_COLUMNS` to tables an older agent created (before SCHEMA's indexes use them)."""
+        for table, column, declaration in ADDED_COLUMNS:
+            present = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if present and column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         """Close the database."""
@@ -170,21 +188,40 @@ class Store:
         return None if row is None else self._parcel(row)
 
     def parcels(self, *states: Held) -> list[ParcelRow]:
-        rows = self._exec("SELECT * FROM parcels ORDER BY parcel_id").fetchall()
-        return [p for p in map(self._parcel, rows) if not states or p.state in states]
+        """Return parcels in any of ``states`` (all parcels if none given), by id.
+
+        The filter runs in SQL on an index: picked-up and returned parcels pile up over a locker's life
+        and must not be read for every code typed at the keypad.
+        """
+        if not states:
+            rows = self._exec("SELECT * FROM parcels ORDER BY parcel_id").fetchall()
+        else:
+            marks = ", ".join("?" * len(states))
+            rows = self._exec(f"SELECT * FROM parcels WHERE state IN ({marks}) ORDER BY parcel_id",
+                              tuple(s.value for s in states)).fetchall()
+        return [self._parcel(r) for r in rows]
+
+    def codes(self, *states: Held) -> dict[str, str]:
+        """Return ``{parcel_id: code_hmac}`` of parcels in ``states`` that have a code (two columns only)."""
+        marks = ", ".join("?" * len(states))
+        rows = self._exec(f"SELECT parcel_id, code_hmac FROM parcels WHERE state IN ({marks}) "
+                          "AND code_hmac IS NOT NULL", tuple(s.value for s in states)).fetchall()
+        return {r["parcel_id"]: r["code_hmac"] for r in rows}
 
     @staticmethod
     def _parcel(r: sqlite3.Row) -> ParcelRow:
         return ParcelRow(parcel_id=r["parcel_id"], state=Held(r["state"]), size=r["size"], code_hmac=r["code_hmac"],
                          expires_at=_dt(r["expires_at"]), recipient_phone=r["recipient_phone"], board=r["board"],
-                         lock=r["lock"], deposited_at=_dt(r["deposited_at"]), courier=r["courier"])
+                         lock=r["lock"], deposited_at=_dt(r["deposited_at"]), courier=r["courier"],
+                         code_issued_at=_dt(r["code_issued_at"]))
 
     def put_parcel(self, parcel: ParcelRow) -> None:
         """Insert or replace a parcel row."""
         self._exec("INSERT OR REPLACE INTO parcels(parcel_id, state, size, code_hmac, expires_at, recipient_phone,"
-                   " board, lock, deposited_at, courier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   " board, lock, deposited_at, courier, code_issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (parcel.parcel_id, parcel.state.value, parcel.size, parcel.code_hmac, _iso(parcel.expires_at),
-                    parcel.recipient_phone, parcel.board, parcel.lock, _iso(parcel.deposited_at), parcel.courier))
+                    parcel.recipient_phone, parcel.board, parcel.lock, _iso(parcel.deposited_at), parcel.courier,
+                    _iso(parcel.code_issued_at)))
 
     # -- outbox -------------------------------------------------------------------------------
 

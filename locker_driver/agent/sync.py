@@ -4,7 +4,8 @@ Protocol (controller side: ``controller/api/routes/lockers.py``)::
 
     POST {base}/api/v1/lockers/{id}/events    {"events": [{"event_uid", "kind", "at", "payload"}…]}
          -> {"accepted": [uid…], "duplicates": [uid…], "rejected": [{"event_uid", "code", "message"}…]}
-    GET  {base}/api/v1/lockers/{id}/manifest  -> {"parcels": [{"parcel_id", "code_hmac", "size", …}…]}
+    GET  {base}/api/v1/lockers/{id}/manifest  -> {"parcels": [{"parcel_id", "code_hmac", "issued_at", "size",
+                                                              …}…]}
     GET  {base}/api/v1/lockers/{id}/commands  -> {"commands": [{"command_id", "action": "open", "board",
                                                                "lock", "reason"}…]}
 
@@ -12,6 +13,10 @@ Every event carries its uid; the controller stores each uid once, so an event re
 reply is acknowledged without being applied twice. An event is marked sent only once the controller
 listed its uid (accepted, duplicate or rejected — a rejected event is stored there and alerted, so
 re-sending it cannot help).
+
+A code the controller re-issued reaches the locker with the manifest; the agent adopts it if it is
+newer than its own (``LockerService.load_manifest``) and reports that as a ``code_replaced`` event,
+pushed in the same round.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 import httpx
 
 from locker_driver.agent.clock import Clock
-from locker_driver.agent.service import LockerService
+from locker_driver.agent.service import LockerService, ManifestApplied
 from locker_driver.agent.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,13 +41,15 @@ class SyncUnavailable(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class SyncReport:
-    """One round: events sent (new + duplicates), manifest parcels added, commands run."""
+    """One round: events sent (new + duplicates), manifest parcels added, re-issued codes adopted,
+    commands run."""
 
     sent: int
     duplicates: int
     rejected: int
     manifest_added: int
     commands_run: int
+    codes_replaced: int = 0
 
 
 class SyncClient:
@@ -110,8 +117,8 @@ class SyncClient:
                 raise SyncUnavailable("controller acknowledged none of the batch")
         return totals[0], totals[1], totals[2]
 
-    async def pull_manifest(self) -> int:
-        """Fetch codes of parcels assigned to this locker; return how many are new here."""
+    async def pull_manifest(self) -> ManifestApplied:
+        """Fetch codes of parcels assigned to this locker; return how many are new and how many replaced."""
         reply = await self._request("GET", "manifest")
         return self._service.load_manifest(reply.get("parcels", []))
 
@@ -131,17 +138,17 @@ class SyncClient:
         return ran
 
     async def sync_once(self) -> SyncReport:
-        """One round: push events, pull the manifest, run commands, push their outcomes.
+        """One round: push events, pull the manifest, run commands, push what those two recorded.
 
         Raises:
             SyncUnavailable: the controller is unreachable; nothing is lost.
         """
         accepted, duplicates, rejected = await self.push()
-        added = await self.pull_manifest()
+        applied = await self.pull_manifest()
         ran = await self.run_commands()
-        more = await self.push() if ran else (0, 0, 0)
+        more = await self.push() if ran or applied.replaced else (0, 0, 0)
         return SyncReport(sent=accepted + more[0], duplicates=duplicates + more[1], rejected=rejected + more[2],
-                          manifest_added=added, commands_run=ran)
+                          manifest_added=applied.added, commands_run=ran, codes_replaced=applied.replaced)
 
     def next_wait_s(self) -> float:
         """Return the wait before the next round: the interval, or the back-off after failures, in s."""

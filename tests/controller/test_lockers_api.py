@@ -43,7 +43,8 @@ def test_assign_issues_a_one_time_code_kept_only_as_hmac(client, role_tokens, sh
     token = agent_token(shengsi_factory)
     manifest = client.get(f"/api/v1/lockers/{LOCKER}/manifest", headers=bearer(token)).json()
     assert manifest["parcels"] == [{"parcel_id": "SS2001", "code_hmac": stored.code_hmac, "size": "S",
-                                    "recipient_phone": "13800000000", "expires_at": manifest["parcels"][0]["expires_at"]}]
+                                    "issued_at": assigned.json()["issued_at"], "recipient_phone": "13800000000",
+                                    "expires_at": manifest["parcels"][0]["expires_at"]}]
     assert "code" not in manifest["parcels"][0]
 
 
@@ -129,3 +130,124 @@ def test_a_kiosk_may_only_sync_its_own_locker(client, role_tokens, shengsi_facto
     assert client.get("/api/v1/lockers", headers=bearer(role_tokens[Role.COURIER])).status_code == 403
     listed = client.get("/api/v1/lockers", headers=bearer(role_tokens[Role.DISPATCHER])).json()
     assert {lk["id"] for lk in listed} >= {LOCKER, "locker-dengta", "locker-daao"}
+
+
+def reissue(client, token: str, parcel_id: str = "SS2001", locker_id: str = LOCKER,  # type: ignore[no-untyped-def]
+            reason: str = "recipient lost the SMS"):
+    return client.post(f"/api/v1/lockers/{locker_id}/parcels/{parcel_id}/code", json={"reason": reason},
+                       headers=bearer(token))
+
+
+def test_reissue_replaces_a_held_parcels_code_keeps_its_expiry_and_is_audited(client, role_tokens,  # type: ignore[no-untyped-def]
+                                                                              shengsi_factory) -> None:
+    courier = role_tokens[Role.COURIER]
+    client.post("/api/v1/parcels", json=PARCEL, headers=bearer(courier))
+    old = client.post(f"/api/v1/lockers/{LOCKER}/parcels", json={"parcel_id": "SS2001"}, headers=bearer(courier)).json()
+    agent = bearer(agent_token(shengsi_factory))
+    deposit = event("deposit", at="2026-11-01T08:00:00+00:00", parcel_id="SS2001", board=1, lock=3, size="S",
+                    courier="wang", expires_at="2099-01-04T08:00:00+00:00")  # deposited with the manifest's code
+    assert client.post(f"/api/v1/lockers/{LOCKER}/events", json={"events": [deposit]}, headers=agent
+                       ).json()["rejected"] == []
+
+    reply = reissue(client, courier)
+    assert reply.status_code == 200, reply.text
+    new = reply.json()
+    assert new["code"] != old["code"] and len(new["code"]) == 7 and new["code"].isdigit()
+    assert new["issued_at"] > old["issued_at"]
+    assert new["expires_at"] == "2099-01-04T08:00:00+00:00"  # in the locker: the expiry does not restart
+    key = lockers.locker_code_key(TEST_SECRET, LOCKER)
+    with shengsi_factory() as session:
+        stored = session.get(PickupCode, "SS2001")
+        assert stored.code_hmac == hash_secret(key, new["code"]) != hash_secret(key, old["code"])
+        assert stored.issued_at.isoformat() == new["issued_at"]
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "locker.reissue_code")).one()
+        assert (entry.actor, entry.object_id) == ("test-courier", "SS2001")
+        assert entry.details["reason"] == "recipient lost the SMS" and entry.details["held"] is True
+        assert new["code"] not in str(entry.details) and old["code"] not in str(entry.details)
+    manifest = client.get(f"/api/v1/lockers/{LOCKER}/manifest", headers=agent).json()["parcels"]
+    assert [(p["code_hmac"], p["issued_at"]) for p in manifest] == [(hash_secret(key, new["code"]), new["issued_at"])]
+
+    # The agent reports it adopted the code: audited too.
+    adopted = event("code_replaced", parcel_id="SS2001", state="held", board=1, lock=3, code_issued_at=new["issued_at"])
+    assert client.post(f"/api/v1/lockers/{LOCKER}/events", json={"events": [adopted]}, headers=agent
+                       ).json()["accepted"] == [adopted["event_uid"]]
+    with shengsi_factory() as session:
+        assert session.scalars(select(AuditEntry.details).where(AuditEntry.action == "locker.code_replaced")
+                               ).one()["issued_at"] == new["issued_at"]
+
+
+def test_reissue_for_a_parcel_on_its_way_restarts_the_expiry(client, role_tokens, shengsi_factory) -> None:  # type: ignore[no-untyped-def]
+    dispatcher = role_tokens[Role.DISPATCHER]
+    client.post("/api/v1/parcels", json=PARCEL, headers=bearer(dispatcher))
+    old = client.post(f"/api/v1/lockers/{LOCKER}/parcels", json={"parcel_id": "SS2001"},
+                      headers=bearer(dispatcher)).json()
+    new = reissue(client, dispatcher, reason="SMS gateway down").json()
+    assert new["code"] != old["code"] and new["expires_at"] >= old["expires_at"]
+    with shengsi_factory() as session:
+        assert session.get(PickupCode, "SS2001").code_hmac == hash_secret(
+            lockers.locker_code_key(TEST_SECRET, LOCKER), new["code"])
+
+
+def test_reissue_refuses_with_clear_errors(client, role_tokens, shengsi_factory) -> None:  # type: ignore[no-untyped-def]
+    admin = role_tokens[Role.ADMIN]
+    for n in range(1, 5):
+        client.post("/api/v1/parcels", json={**PARCEL, "id": f"SS200{n}"}, headers=bearer(admin))
+    assert reissue(client, admin, "NO-SUCH").json()["code"] == "not_found"
+    assert reissue(client, admin, locker_id="no-such-locker").json()["code"] == "not_found"
+    unassigned = reissue(client, admin, "SS2001")
+    assert (unassigned.status_code, unassigned.json()["code"]) == (404, "parcel_not_in_locker")
+    assert "not assigned to any locker" in unassigned.json()["message"]
+    client.post("/api/v1/lockers/locker-dengta/parcels", json={"parcel_id": "SS2001"}, headers=bearer(admin))
+    elsewhere = reissue(client, admin, "SS2001")
+    assert elsewhere.status_code == 404 and "assigned to locker-dengta" in elsewhere.json()["message"]
+    assert reissue(client, admin, "SS2001", locker_id="locker-dengta").status_code == 200
+
+    agent = bearer(agent_token(shengsi_factory))
+    for parcel_id in ("SS2002", "SS2003"):
+        client.post(f"/api/v1/lockers/{LOCKER}/parcels", json={"parcel_id": parcel_id}, headers=bearer(admin))
+    batch = [event("deposit", parcel_id="SS2002", board=1, lock=1, expires_at="2099-01-01T00:00:00+00:00"),
+             event("pickup", parcel_id="SS2002", board=1, lock=1),
+             event("deposit", parcel_id="SS2003", board=1, lock=2, expires_at="2026-01-01T00:00:00+00:00")]
+    assert client.post(f"/api/v1/lockers/{LOCKER}/events", json={"events": batch}, headers=agent
+                       ).json()["rejected"] == []
+    collected = reissue(client, admin, "SS2002")
+    assert (collected.status_code, collected.json()["code"]) == (409, "conflict")
+    assert "picked_up" in collected.json()["message"]
+    expired = reissue(client, admin, "SS2003")
+    assert expired.status_code == 409 and "expired" in expired.json()["message"]
+
+    client.post(f"/api/v1/lockers/{LOCKER}/parcels", json={"parcel_id": "SS2004"}, headers=bearer(admin))
+    assert reissue(client, admin, "SS2004", reason="   ").status_code == 422
+    no_reason = client.post(f"/api/v1/lockers/{LOCKER}/parcels/SS2004/code", json={}, headers=bearer(admin))
+    assert no_reason.status_code == 422
+    with shengsi_factory() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "locker.reissue_code")) == 1  # only the one that worked
+
+
+def test_a_deposit_event_keeps_the_newer_of_the_agents_code_and_a_reissued_one(client, role_tokens,  # type: ignore[no-untyped-def]
+                                                                               shengsi_factory) -> None:
+    admin = role_tokens[Role.ADMIN]
+    for parcel_id in ("SS2001", "SS2002"):
+        client.post("/api/v1/parcels", json={**PARCEL, "id": parcel_id}, headers=bearer(admin))
+        client.post(f"/api/v1/lockers/{LOCKER}/parcels", json={"parcel_id": parcel_id}, headers=bearer(admin))
+    reissued = reissue(client, admin, "SS2001").json()
+    agent = bearer(agent_token(shengsi_factory))
+    # SS2001: the agent issued its code (not having the manifest) a day before the re-issue; it
+    # adopts the re-issued code from the manifest, so the controller keeps that one.
+    # SS2002: the agent's code is newer than the assignment's: the agent's wins.
+    batch = [event("deposit", parcel_id="SS2001", board=1, lock=1, expires_at="2099-01-01T00:00:00+00:00",
+                   code_hmac="aa" * 32, code_issued_at="2026-01-01T00:00:00+00:00"),
+             event("deposit", parcel_id="SS2002", board=1, lock=2, expires_at="2099-01-01T00:00:00+00:00",
+                   code_hmac="bb" * 32, code_issued_at="2099-01-01T00:00:00+00:00")]
+    assert client.post(f"/api/v1/lockers/{LOCKER}/events", json={"events": batch}, headers=agent
+                       ).json()["rejected"] == []
+    key = lockers.locker_code_key(TEST_SECRET, LOCKER)
+    with shengsi_factory() as session:
+        first, second = session.get(PickupCode, "SS2001"), session.get(PickupCode, "SS2002")
+        assert first.code_hmac == hash_secret(key, reissued["code"])
+        assert first.expires_at.isoformat() == "2099-01-01T00:00:00+00:00"  # the deposit's expiry all the same
+        assert second.code_hmac == "bb" * 32 and second.issued_at.isoformat() == "2099-01-01T00:00:00+00:00"
+    # A re-issue after that is stamped after the agent's code, even though the agent's clock is ahead.
+    again = reissue(client, admin, "SS2002").json()
+    assert again["issued_at"] > "2099-01-01T00:00:00+00:00"

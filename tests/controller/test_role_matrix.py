@@ -52,6 +52,8 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/lockers"): {A, D},
     ("GET", "/api/v1/lockers/{locker_id}"): {A, D},
     ("POST", "/api/v1/lockers/{locker_id}/parcels"): {A, D, C},
+    # Whoever may assign a parcel (and so hand out its code) may re-issue the code.
+    ("POST", "/api/v1/lockers/{locker_id}/parcels/{parcel_id}/code"): {A, D, C},
     # Kiosk: only the locker's own agent user (locker:<id>), checked in the route (test_lockers_api.py).
     ("POST", "/api/v1/lockers/{locker_id}/events"): {A, K},
     ("GET", "/api/v1/lockers/{locker_id}/manifest"): {A, K},

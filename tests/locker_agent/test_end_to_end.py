@@ -10,10 +10,20 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from controller.db.models import Alert, Compartment, LockerCommand, LockerEvent, Parcel, TrackingEvent
+from controller.db.models import (
+    Alert,
+    AuditEntry,
+    Compartment,
+    LockerCommand,
+    LockerEvent,
+    Parcel,
+    PickupCode,
+    TrackingEvent,
+)
 from controller.services.auth import Role
 from locker_driver import open_bus
 from locker_driver.agent.clock import ManualClock
+from locker_driver.agent.codes import code_hmac
 from locker_driver.agent.errors import LockedOut, WrongOrExpiredCode
 from locker_driver.agent.gps import SimulatedGps
 from locker_driver.agent.service import AgentConfig, LockerService, parse_layout
@@ -214,3 +224,66 @@ async def test_the_sync_loop_backs_off_while_the_controller_is_down(rig: Rig) ->
     await until(lambda: rig.sync.failures == 0, timeout_s=10, what="a successful round")
     stop.set()
     await task
+
+
+async def test_a_code_reissued_at_the_controller_replaces_the_old_one_in_the_locker(rig: Rig) -> None:
+    with rig.controller.api(Role.COURIER) as courier:
+        assert courier.post("/parcels", json=parcel("RI1")).status_code == 201
+        code_a = courier.post(f"/lockers/{LOCKER}/parcels", json={"parcel_id": "RI1"}).json()["code"]
+    await rig.sync.sync_once()
+    lock = await rig.deposit("RI1")  # deposited with the manifest's code A
+    await rig.sync.sync_once()
+    assert rig.parcel_state("RI1") == "at_locker"
+
+    with rig.controller.api(Role.COURIER) as courier:  # the recipient lost the SMS
+        reply = courier.post(f"/lockers/{LOCKER}/parcels/RI1/code", json={"reason": "recipient lost the SMS"})
+    assert reply.status_code == 200, reply.text
+    code_b = reply.json()["code"]
+    assert code_b != code_a
+    report = await rig.sync.sync_once()
+    assert report.codes_replaced == 1 and report.rejected == 0
+
+    with pytest.raises(WrongOrExpiredCode):
+        await rig.service.pickup(code_a)
+    assert not rig.sim.door_is_open(1, lock)
+    await rig.pickup("RI1", code_b)
+    await rig.sync.sync_once()
+    assert rig.parcel_state("RI1") == "picked_up"
+    with rig.db() as session:
+        actions = session.scalars(select(AuditEntry.action).where(AuditEntry.object_id == "RI1")
+                                  .order_by(AuditEntry.id)).all()
+        locker_actions = [a for a in actions if a.startswith("locker.")]
+        assert locker_actions[-2:] == ["locker.reissue_code", "locker.code_replaced"]
+        # Every event reached the controller exactly once, the adoption included.
+        assert session.scalar(select(func.count()).select_from(LockerEvent)) == len(rig.store.events())
+    assert rig.store.pending_events() == []
+
+
+async def test_a_stale_manifest_does_not_override_the_agents_own_code_then_a_reissue_does(rig: Rig) -> None:
+    with rig.controller.api(Role.COURIER) as courier:
+        assert courier.post("/parcels", json=parcel("ST1")).status_code == 201
+        code_x = courier.post(f"/lockers/{LOCKER}/parcels", json={"parcel_id": "ST1"}).json()["code"]
+    # The bus left before its manifest arrived: the agent issues its own code at the deposit.
+    await rig.deposit("ST1")
+    own = rig.notifier.code_for("ST1")
+    # The manifest (code X, issued before the deposit) arrives before the deposit event went up.
+    assert (await rig.sync.pull_manifest()).replaced == 0
+    with pytest.raises(WrongOrExpiredCode):
+        await rig.service.pickup(code_x)
+    # Then the deposit event: the controller takes the agent's newer code, and the two agree.
+    await rig.sync.sync_once()
+    with rig.db() as session:
+        assert session.get(PickupCode, "ST1").code_hmac == code_hmac(rig.controller.code_key, own)  # type: ignore[union-attr]
+    assert rig.store.parcel("ST1").code_hmac == code_hmac(rig.controller.code_key, own)  # type: ignore[union-attr]
+
+    # A re-issue still wins, although the agent's clock runs days ahead of the controller's.
+    rig.clock.advance(3600)
+    with rig.controller.api(Role.DISPATCHER) as dispatcher:
+        code_b = dispatcher.post(f"/lockers/{LOCKER}/parcels/ST1/code", json={"reason": "SMS not delivered"}
+                                 ).json()["code"]
+    assert (await rig.sync.sync_once()).codes_replaced == 1
+    with pytest.raises(WrongOrExpiredCode):
+        await rig.service.pickup(own)
+    await rig.pickup("ST1", code_b)
+    await rig.sync.sync_once()
+    assert rig.parcel_state("ST1") == "picked_up"

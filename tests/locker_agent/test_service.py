@@ -224,3 +224,54 @@ async def test_manifest_codes_open_after_deposit_only(service, sim, notifier) ->
     assert opened.size == "M"
     assert notifier.notices[-1].code is None  # the controller sent the code; the agent only says "arrived"
     assert (await service.pickup("424242")).lock == opened.lock
+
+
+def _manifest_entry(parcel_id: str, code: str, issued_at: str | None) -> dict[str, object]:
+    from locker_driver.agent.codes import code_hmac
+    from tests.locker_agent.conftest import CODE_KEY
+
+    return {"parcel_id": parcel_id, "code_hmac": code_hmac(CODE_KEY, code), "issued_at": issued_at, "size": "S",
+            "recipient_phone": "13800000000"}
+
+
+async def test_a_reissued_code_in_the_manifest_replaces_a_held_parcels_code_at_once(service, sim) -> None:
+    service.load_manifest([_manifest_entry("RE1", "1111111", "2026-11-30T08:00:00+00:00")])
+    opened = await deposit_and_close(service, sim, "RE1")
+    # The controller re-issues (the recipient lost the SMS): a newer code in the next manifest.
+    applied = service.load_manifest([_manifest_entry("RE1", "2222222", "2026-12-01T09:00:00+00:00")])
+    assert (applied.added, applied.replaced) == (0, 1)
+    replaced = [e for e in service.store.events() if e.kind == "code_replaced"]
+    assert [(e.payload["parcel_id"], e.payload["code_issued_at"]) for e in replaced] == [
+        ("RE1", "2026-12-01T09:00:00+00:00")]
+    with pytest.raises(WrongOrExpiredCode):
+        await service.pickup("1111111")
+    assert not sim.door_is_open(opened.board, opened.lock)
+    assert (await service.pickup("2222222")).lock == opened.lock and sim.door_is_open(opened.board, opened.lock)
+    # The same manifest again changes nothing and records nothing.
+    assert service.load_manifest([_manifest_entry("RE1", "2222222", "2026-12-01T09:00:00+00:00")]).replaced == 0
+    assert len([e for e in service.store.events() if e.kind == "code_replaced"]) == 1
+
+
+async def test_a_stale_manifest_never_replaces_a_newer_code(service, sim, notifier, clock) -> None:
+    # Not in the manifest at deposit: the agent issues the code itself (now = the deposit).
+    await deposit_and_close(service, sim, "OWN1")
+    own = notifier.code_for("OWN1")
+    deposit = next(e for e in service.store.events() if e.kind == "deposit")
+    assert deposit.payload["code_issued_at"] == clock.now().isoformat()
+    # The controller's manifest still has the code it issued on assignment, before that deposit,
+    # and one from a controller that does not send times: neither wins.
+    before = (clock.now() - timedelta(hours=1)).isoformat()
+    assert service.load_manifest([_manifest_entry("OWN1", "3333333", before)]).replaced == 0
+    assert service.load_manifest([_manifest_entry("OWN1", "4444444", None)]).replaced == 0
+    with pytest.raises(WrongOrExpiredCode):
+        await service.pickup("3333333")
+    assert (await service.pickup(own)).parcel_id == "OWN1"
+
+    # An expected parcel keeps the newer of two manifest codes too.
+    service.load_manifest([_manifest_entry("EXP1", "5555555", "2026-12-01T10:00:00+00:00")])
+    service.load_manifest([_manifest_entry("EXP1", "6666666", "2026-12-01T09:00:00+00:00")])
+    await deposit_and_close(service, sim, "EXP1")
+    with pytest.raises(WrongOrExpiredCode):
+        await service.pickup("6666666")
+    assert (await service.pickup("5555555")).parcel_id == "EXP1"
+    assert "code_replaced" not in kinds(service)

@@ -1,4 +1,5 @@
-"""Lockers: live state for staff, parcel assignment with pickup codes, agent sync, admin remote open."""
+"""Lockers: live state for staff, parcel assignment and code re-issue (pickup codes), agent sync, admin
+remote open."""
 
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ class AssignIn(BaseModel):
     parcel_id: str = Field(min_length=1, max_length=64)
 
 
+class ReissueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
+
+
 class OpenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     board: int = Field(ge=0, le=255)
@@ -70,8 +76,30 @@ def assign_parcel(locker_id: str, body: AssignIn, session: SessionDep, settings:
         assignment = lockers.assign_parcel(session, locker_id=locker_id, parcel_id=body.parcel_id,
                                            secret_key=settings.secret_key, ttl_h=settings.pickup_code_ttl_h,
                                            actor=user.name)
+    return _code_view(assignment)
+
+
+@router.post("/{locker_id}/parcels/{parcel_id}/code")
+def reissue_code(locker_id: str, parcel_id: str, body: ReissueIn, session: SessionDep, settings: SettingsDep,
+                 user: Field_) -> dict[str, Any]:
+    """Issue a new pickup code for a parcel assigned to or held in the locker (audited with the reason).
+
+    The code is in this response only (send it to the recipient). The locker's agent adopts it on its
+    next sync; from then the old code no longer opens the door. A parcel already in the locker keeps
+    its expiry. 404 if the parcel is not assigned to this locker, 409 if it was collected, returned or
+    its code expired.
+    """
+    with session.begin():
+        assignment = lockers.reissue_code(session, locker_id=locker_id, parcel_id=parcel_id, reason=body.reason,
+                                          secret_key=settings.secret_key, ttl_h=settings.pickup_code_ttl_h,
+                                          actor=user.name)
+    return _code_view(assignment)
+
+
+def _code_view(assignment: lockers.Assignment) -> dict[str, Any]:
     return {"parcel_id": assignment.parcel_id, "locker_id": assignment.locker_id, "code": assignment.code,
-            "expires_at": assignment.expires_at.isoformat(), "size": assignment.size}
+            "issued_at": assignment.issued_at.isoformat(), "expires_at": assignment.expires_at.isoformat(),
+            "size": assignment.size}
 
 
 @router.post("/{locker_id}/events")

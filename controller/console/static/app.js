@@ -11,7 +11,7 @@ const FLYING = new Set(["airborne", "delivering", "returning", "landing", "link_
 const STAFF = new Set(["admin", "dispatcher"]);
 
 const state = {
-  me: null, network: null, sorties: [], alerts: [], board: null, parcel: null, stats: null, view: null,
+  me: null, network: null, sorties: [], alerts: [], board: null, parcel: null, newCode: null, stats: null, view: null,
   selected: null, checked: new Set(), names: { points: {}, pads: {}, lockers: {} }, telemetry: {},
 };
 let map = null, stopLive = null;
@@ -429,6 +429,7 @@ async function onBoardClick(event) {
 async function lookupParcel(id) {
   $("#parcel-error").textContent = "";
   try {
+    state.newCode = null;
     const parcel = await get(`/parcels/${encodeURIComponent(id)}`);
     const events = await get(`/parcels/${encodeURIComponent(parcel.id)}/events`);
     state.parcel = { parcel, events };
@@ -437,6 +438,26 @@ async function lookupParcel(id) {
     $("#parcel-error").textContent = error.status === 404 ? `${t("notFound")}: ${id}` : error.message;
   }
   renderParcel();
+}
+
+// A parcel in these states has no live pickup code (the controller refuses a re-issue).
+const DONE_PARCEL_STATES = new Set(["picked_up", "returned", "cancelled", "lost"]);
+
+async function reissueCode() {
+  const p = state.parcel?.parcel;
+  if (!p?.locker_id) return;
+  const answer = await confirmDialog(`${t("confirmReissue")} ${p.id}`);
+  if (!answer) return;
+  const reason = answer.reason.trim();
+  if (!reason) { $("#parcel-error").textContent = t("reasonRequired"); return; }
+  $("#parcel-error").textContent = "";
+  try {
+    const issued = await post(`/lockers/${encodeURIComponent(p.locker_id)}/parcels/${encodeURIComponent(p.id)}/code`,
+      { reason });
+    // Kept in memory only for this card: looking up another parcel forgets it.
+    state.newCode = { parcel_id: issued.parcel_id, code: issued.code };
+    renderParcel();
+  } catch (error) { showError(error); }
 }
 
 function renderParcel() {
@@ -453,7 +474,13 @@ function renderParcel() {
         <dt>${t("due")}</dt><dd>${fmtDateTime(p.due_at)}</dd>
         <dt>${t("recipient")}</dt><dd>${esc(p.recipient_name)}</dd>
         ${p.sortie_id ? `<dt>${t("sortie")}</dt><dd><a href="#ops" data-sortie-link="${esc(p.sortie_id)}">${esc(p.sortie_id)}</a></dd>` : ""}
-      </dl></article>
+        ${p.locker_id ? `<dt>${t("locker")}</dt><dd>${esc(nameOf(state.names.lockers[p.locker_id]) || p.locker_id)}</dd>` : ""}
+      </dl>
+      ${p.locker_id && !DONE_PARCEL_STATES.has(p.state) ? `<button type="button" data-action="reissue-code"
+        data-testid="reissue-code">${t("reissueCode")}</button>` : ""}
+      ${state.newCode?.parcel_id === p.id ? `<p class="new-code" data-testid="new-code">${t("newCode")}:
+        <b class="num">${esc(state.newCode.code)}</b></p>` : ""}
+      </article>
     <h3>${t("timeline")}</h3>
     <ol class="timeline" data-testid="timeline">${events.map((e) => `<li data-state="${esc(e.to_state)}">
       <time datetime="${esc(e.at)}">${fmtDateTime(e.at)}</time>
@@ -637,6 +664,7 @@ function boot() {
   $("#parcel-result").addEventListener("click", (e) => {
     const link = e.target.closest("[data-sortie-link]");
     if (link) { state.selected = link.dataset.sortieLink; }
+    if (e.target.closest("[data-action=reissue-code]")) reissueCode();
   });
   $("#stats-form").addEventListener("change", () => loadStats().catch(showError));
   $("#user-form").addEventListener("submit", createUser);
