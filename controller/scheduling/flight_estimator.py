@@ -16,6 +16,8 @@ from controller.scheduling.estimator import LegEstimate, LegEstimator
 from controller.scheduling.model import DroneSpec, Pad, Wind
 from controller.scheduling.straight_line import Airframe, default_airframe, polyline_estimate
 
+_MEMO_MAX = 50_000  # leg answers kept per estimator (pads^2 x models x payload buckets x winds)
+
 
 @dataclass(kw_only=True)
 class FencedRouteEstimator:
@@ -61,10 +63,25 @@ class PlanFlightEstimator:
     margin_m: float
     altitude_m: float
     reserve_fraction: float
+    # plan_flight is a pure function of these inputs and the estimator's fence; callers that keep the
+    # estimator (the scheduling service, per fence version) reuse answers across runs. Cleared when
+    # full so that a long run of changing forecasts cannot grow it without end.
+    _memo: dict[tuple, LegEstimate] = field(default_factory=dict, init=False, repr=False)
 
     def estimate(self, origin_pad: str, dest_pad: str, *, spec: DroneSpec, payload_kg: float, wind: Wind
                  ) -> LegEstimate:
         """Return `plan_flight`'s length (m), duration (s), energy (Wh) and feasibility for one leg."""
+        key = (origin_pad, dest_pad, spec, payload_kg, wind.speed_m_s, wind.from_deg, wind.gust_m_s)
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            hit = self._memo[key] = self._estimate(origin_pad, dest_pad, spec=spec, payload_kg=payload_kg,
+                                                   wind=wind)
+        return hit
+
+    def _estimate(self, origin_pad: str, dest_pad: str, *, spec: DroneSpec, payload_kg: float, wind: Wind
+                  ) -> LegEstimate:
         import flight_plans
 
         fp_wind = flight_plans.Wind(speed_m_s=wind.speed_m_s, from_deg=wind.from_deg, gust_m_s=wind.gust_m_s)

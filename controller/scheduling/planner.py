@@ -143,6 +143,8 @@ class Scheduler:
         self.pad_slots = PadSlots({pid: pad.capacity for pid, pad in problem.pads.items()})
         self.surface = SurfaceRouter(problem.surface_lines, horizon_end_at=problem.horizon_end_at,
                                      config=self.cfg)
+        self._moved_to_surface: list[Parcel] = []  # perishables a late drone gave to an on-time ferry/bus
+        self._routes_seen: dict[tuple, RouteEval] = {}  # (model, origin, drops) -> best_order
         self.sorties: list[PlannedSortie] = []
         self._flown: list[_Flown] = []
         self.unassigned: list[Unassigned] = []
@@ -362,7 +364,12 @@ class Scheduler:
         ev = self.evaluators.get(spec.model_id)
         if ev is None or load.weight_kg > spec.max_payload_kg + 1e-9 or load.volume_l > spec.max_box_volume_l + 1e-9:
             return None
-        route = ev.best_order(load.origin_pad, load.drops())
+        drops = load.drops()
+        # Every drone of a model asks for the same route: evaluate it once per model and load content.
+        route_key = (spec.model_id, load.origin_pad, tuple(sorted(drops.items())))
+        route = self._routes_seen.get(route_key)
+        if route is None:
+            route = self._routes_seen[route_key] = ev.best_order(load.origin_pad, drops)
         if not route.feasible or route.energy_wh > self.budget_wh(spec) + 1e-9:
             return None
         ready_s = max(_ts(load.ready_at), self.start_s)
@@ -435,6 +442,7 @@ class Scheduler:
                     if opt is not None and p.due_at is not None and opt.arrive_at <= p.due_at:
                         self.surface.assign(p, opt, "no drone can deliver it before its deadline; "
                                                     f"{opt.mode} {opt.line_id} arrives in time")
+                        self._moved_to_surface.append(p)
                         moved.append(p.parcel_id)
             if moved:
                 load.parcels = [(p, d) for p, d in load.parcels if p.parcel_id not in moved]
@@ -648,12 +656,17 @@ class Scheduler:
         volume, energy with reserve (planning model at full battery and estimator at the sortie's
         actual charge and wind). Stops, times, layer and slots do not change, so separation and
         pad capacity stay as placed. Most urgent parcels are offered first.
+
+        Perishables that assignment handed to an on-time ferry/bus (their load's drone was late) are
+        offered too: a sortie that reaches their stop by the deadline takes them off the surface run
+        (freeing its box), since it delivers them earlier; without this, the loads they left fly
+        half empty.
         """
         sp = self.p.service_point_pads
         # (origin pad, stop) -> candidates, most urgent first, as (ready s, due s, kg, l, parcel).
         pool: dict[tuple[str, str], list[tuple[float, float, float, float, Parcel]]] = {}
         served = {(f.origin, stop) for f in self._flown for stop in f.route.stops}
-        for parcel, _ in self.to_surface:
+        for parcel, _ in self.to_surface + [(p, "") for p in self._moved_to_surface]:
             o, d = sp.get(parcel.origin), sp.get(parcel.destination)
             if (o, d) in served:
                 due = _ts(parcel.due_at) if parcel.due_at else math.inf
@@ -670,6 +683,9 @@ class Scheduler:
                 self._top_up_one(f, pool, taken)
         if taken:
             self.to_surface = [(p, why) for p, why in self.to_surface if p.parcel_id not in taken]
+            for p in self._moved_to_surface:
+                if p.parcel_id in taken:
+                    self.surface.release(p.parcel_id)
 
     def _top_up_one(self, f: _Flown, pool: dict[tuple[str, str], list[tuple[float, float, float, float, Parcel]]],
                     taken: set[str]) -> None:
