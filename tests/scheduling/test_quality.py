@@ -43,3 +43,7 @@ def test_mid_size_gap_to_lower_bound_and_topped_up_sorties_keep_every_limit():
                     assert pid in s.late_parcel_ids
     flown = [pid for s in delivery for pid in s.parcel_ids]
     assert len(flown) == len(set(flown)) == plan.metrics["parcels_by_drone"]
+    # Perishables topped up off an on-time ferry/bus leave that run: no parcel travels twice.
+    on_surface = {pid for leg in plan.surface_legs for pid in leg.parcel_ids}
+    assert not on_surface & set(flown)
+    assert any(p.parcel_id in set(flown) for p in sched._moved_to_surface)  # the case is exercised
