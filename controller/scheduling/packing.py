@@ -140,9 +140,18 @@ class Packer:
         return None
 
     def _try_add(self, load: Load, parcel: Parcel, dest: str) -> bool:
+        weight, volume = load.weight_kg + parcel.weight_kg, load.volume_l + parcel.volume_l
+        # Cheap rejects first (most tries while packing fail here): the same payload and box tests
+        # as `_evaluate`, and for a one-stop load to `dest` its leg energy with a margin far above
+        # float rounding, so nothing `_evaluate` would accept is turned away.
+        if weight > self.spec.max_payload_kg + 1e-9 or volume > self.spec.max_box_volume_l + 1e-9:
+            return False
+        if load.route is not None and load.route.stops == (dest,):
+            leg = load.route.legs[0]
+            if leg.energy_wh(weight) > self.budget_wh + 1e-6:
+                return False
         items = load.parcels + [(parcel, dest)]
-        route = self._evaluate(load.origin_pad, items, load.weight_kg + parcel.weight_kg,
-                               load.volume_l + parcel.volume_l)
+        route = self._evaluate(load.origin_pad, items, weight, volume)
         if route is None:
             return False
         load.parcels = items

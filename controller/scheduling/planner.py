@@ -188,6 +188,7 @@ class Scheduler:
         sp = self.p.service_point_pads
         flying: dict[str, list[tuple[Parcel, str]]] = {}
         ref = next((s for s in self.fleet_specs if s.model_id in self.evaluators), None)
+        packers = {s.model_id: self._packer(s) for s in self.fleet_specs if s.model_id in self.evaluators}
         for parcel in self.p.parcels:
             if parcel.origin not in sp:
                 self.unassigned.append(Unassigned(parcel_id=parcel.parcel_id,
@@ -220,11 +221,11 @@ class Scheduler:
             if ref is None:
                 self.to_surface.append((parcel, self._grounded_reason()))
                 continue
-            reason = self._packer(ref).single_reason(o_pad, parcel, d_pad)
+            reason = packers[ref.model_id].single_reason(o_pad, parcel, d_pad)
             if reason is not None:
                 # The biggest flyable model cannot; a smaller one cannot either unless it has more range.
                 others = [s for s in self.fleet_specs if s.model_id in self.evaluators and s is not ref]
-                if not any(self._packer(s).single_reason(o_pad, parcel, d_pad) is None for s in others):
+                if not any(packers[s.model_id].single_reason(o_pad, parcel, d_pad) is None for s in others):
                     self.to_surface.append((parcel, reason))
                     continue
             flying.setdefault(o_pad, []).append((parcel, d_pad))
