@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Row, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from controller.db.models import AuditEntry, Parcel, ServicePoint, TrackingEvent
@@ -42,6 +42,11 @@ def create_parcel(session: Session, *, data: ParcelInput, actor: str, at: dateti
     return parcel
 
 
+_BY_CODE = or_(Parcel.__table__.c.id == bindparam("key"), Parcel.__table__.c.rfid == bindparam("key"))
+_BARCODE_FIRST = Parcel.__table__.c.id != bindparam("key")  # false (0) sorts first: barcode before RFID
+_FIND_ROW = select(Parcel.__table__).where(_BY_CODE).order_by(_BARCODE_FIRST).limit(1)
+
+
 def get_parcel(session: Session, parcel_id: str) -> Parcel:
     """The parcel with barcode (or RFID tag) ``parcel_id``."""
     parcel = session.get(Parcel, parcel_id)
@@ -50,6 +55,17 @@ def get_parcel(session: Session, parcel_id: str) -> Parcel:
     if parcel is None:
         raise NotFound("parcel", parcel_id)
     return parcel
+
+
+def parcel_row(session: Session, parcel_id: str) -> Row:
+    """The columns of the parcel with barcode (or RFID tag) ``parcel_id``, as :func:`get_parcel` finds it.
+
+    For read-only callers that need the values, not the object: one prepared statement instead of an
+    ORM load (identity map, instance state), about half the time of a lookup."""
+    row = session.connection().execute(_FIND_ROW, {"key": parcel_id}).first()
+    if row is None:
+        raise NotFound("parcel", parcel_id)
+    return row
 
 
 def transition_parcel(
@@ -107,8 +123,7 @@ _parcels, _events, _audit = Parcel.__table__, TrackingEvent.__table__, AuditEntr
 # Built once with bound parameters: SQLAlchemy then reuses the compiled SQL instead of building and
 # cache-keying a statement per call.
 _FIND = (select(_parcels.c.id, _parcels.c.state, _parcels.c.location_id)
-         .where(or_(_parcels.c.id == bindparam("key"), _parcels.c.rfid == bindparam("key")))
-         .order_by(_parcels.c.id != bindparam("key")).limit(1))  # barcode before RFID, as get_parcel
+         .where(_BY_CODE).order_by(_BARCODE_FIRST).limit(1))  # barcode before RFID, as get_parcel
 _MOVE = (_parcels.update().where(_parcels.c.id == bindparam("pid"), _parcels.c.state == bindparam("from_state"))
          .values(state=bindparam("to_state"), state_changed_at=bindparam("at"), location_id=bindparam("place")))
 _MOVE_OUT_OF_LOCKERS = _MOVE.values(locker_id=None)  # as transition_parcel: leaving the lockers clears it

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+
+from sqlalchemy.engine import make_url
+
 from controller.services.auth import Role
 from tests.controller.conftest import bearer
 
@@ -119,3 +124,126 @@ def test_scan_persists_state_event_and_audit_once(client, role_tokens) -> None: 
     assert [(e["object_id"], e["details"]["to"]) for e in audit] == [("SS1001", "at_service_point")]
     no_place = client.post("/api/v1/parcels/SS1001/scan", json={"to_state": "in_transit_ferry"}, headers=courier)
     assert no_place.json()["place_id"] == "dengta-village"  # the parcel's last place, as before
+
+
+class _WorkerSpy:
+    """Wraps deps.run_in_threadpool: records which write transactions went to a worker thread."""
+
+    def __init__(self, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        from controller.api import deps
+
+        self.writes = 0
+        self.started = threading.Event()
+        original = deps.run_in_threadpool
+
+        async def spy(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if func.__name__ == "in_worker":  # deps.run_write's fallback
+                self.writes += 1
+                self.started.set()
+            return await original(func, *args, **kwargs)
+
+        monkeypatch.setattr(deps, "run_in_threadpool", spy)
+
+
+def _post_in_thread(client, path: str, body: dict, headers: dict) -> tuple[threading.Thread, list]:  # type: ignore[no-untyped-def]
+    answers: list = []
+    thread = threading.Thread(target=lambda: answers.append(client.post(path, json=body, headers=headers)))
+    thread.start()
+    return thread, answers
+
+
+def _stored(client, admin: dict, courier: dict, parcel_id: str) -> tuple[dict, dict, dict]:  # type: ignore[no-untyped-def]
+    """The parcel, its last tracking event and its last audit entry, without ids, times and the parcel id."""
+    parcel = client.get(f"/api/v1/parcels/{parcel_id}", headers=courier).json()
+    event = client.get(f"/api/v1/parcels/{parcel_id}/events", headers=courier).json()[-1]
+    audit = [e for e in client.get("/api/v1/audit", params={"action": "parcel.transition"}, headers=admin).json()
+             if e["object_id"] == parcel_id]
+    assert len(audit) == 1
+    drop = {"id", "at", "created_at", "state_changed_at", "object_id", "scanned_code", "rfid", "recipient_name"}
+    return ({k: v for k, v in parcel.items() if k not in drop}, {k: v for k, v in event.items() if k not in drop},
+            {k: v for k, v in audit[0].items() if k not in drop})
+
+
+def test_scan_on_the_event_loop_and_in_a_worker_thread_store_the_same_rows(  # type: ignore[no-untyped-def]
+        client, role_tokens, monkeypatch) -> None:
+    # A scan runs on the event loop when this process's SQLite write lock is free, else in a worker
+    # thread that queues for it (deps.run_write). Both paths must store the same rows.
+    from controller.db.engine import _write_locks
+
+    courier, admin = bearer(role_tokens[Role.COURIER]), bearer(role_tokens[Role.ADMIN])
+    for pid in ("SS1001", "SS1002"):
+        assert client.post("/api/v1/parcels", json={**NEW_PARCEL, "id": pid}, headers=courier).status_code == 201
+    spy = _WorkerSpy(monkeypatch)
+    body = {"to_state": "at_service_point", "place_id": "dengta-village", "reason": "arrived"}
+    on_loop = client.post("/api/v1/parcels/SS1001/scan", json=body, headers=courier)
+    assert on_loop.status_code == 200 and spy.writes == 0
+    lock = _write_locks[client.app.state.engine]
+    with lock:  # another writer of this process is mid-transaction
+        thread, answers = _post_in_thread(client, "/api/v1/parcels/SS1002/scan", body, courier)
+        assert spy.started.wait(timeout=30)
+        # The scan waits in its worker thread, not on the loop: the loop still answers.
+        assert client.get("/healthz").status_code == 200
+    thread.join(timeout=30)
+    assert answers[0].status_code == 200 and spy.writes == 1, answers[0].text
+    assert _stored(client, admin, courier, "SS1001") == _stored(client, admin, courier, "SS1002")
+    assert {k: v for k, v in on_loop.json().items() if k not in ("id", "at", "scanned_code")} == \
+        {k: v for k, v in answers[0].json().items() if k not in ("id", "at", "scanned_code")}
+    # A forbidden transition on the loop: 409, nothing written, and the write lock is free again.
+    events_before = len(client.get("/api/v1/parcels/SS1001/events", headers=courier).json())
+    refused = client.post("/api/v1/parcels/SS1001/scan", json={"to_state": "received"}, headers=courier)
+    assert (refused.status_code, refused.json()["code"]) == (409, "invalid_transition")
+    assert len(client.get("/api/v1/parcels/SS1001/events", headers=courier).json()) == events_before
+    assert lock.acquire(blocking=False)
+    lock.release()
+
+
+def test_scan_waits_in_a_worker_thread_while_another_process_holds_sqlites_write_lock(  # type: ignore[no-untyped-def]
+        client, role_tokens, settings, monkeypatch) -> None:
+    # BEGIN IMMEDIATE on the loop must fail at once (busy_timeout 0), never sleep in SQLite's busy
+    # handler: the scan then waits for the lock in a worker thread and the loop keeps serving.
+    courier = bearer(role_tokens[Role.COURIER])
+    assert client.post("/api/v1/parcels", json=NEW_PARCEL, headers=courier).status_code == 201
+    spy = _WorkerSpy(monkeypatch)
+    other_process = sqlite3.connect(make_url(settings.resolved_database_url).database, isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")
+    try:
+        thread, answers = _post_in_thread(client, "/api/v1/parcels/SS1001/scan",
+                                          {"to_state": "in_transit_ferry"}, courier)
+        assert spy.started.wait(timeout=30)
+        # Were the loop asleep in the busy handler, this would only answer after the scan gave up.
+        assert client.get("/healthz").status_code == 200
+    finally:
+        other_process.execute("COMMIT")
+        other_process.close()
+    thread.join(timeout=30)
+    assert answers[0].status_code == 200, answers[0].text
+    events = client.get("/api/v1/parcels/SS1001/events", headers=courier).json()
+    assert [e["to_state"] for e in events] == ["received", "in_transit_ferry"]
+    again = client.post("/api/v1/parcels/SS1001/scan", json={"to_state": "at_service_point"}, headers=courier)
+    assert again.status_code == 200 and spy.writes == 1  # the lock is free again: back on the loop
+
+
+def test_concurrent_scans_of_one_parcel_form_one_unbroken_chain(client, role_tokens) -> None:  # type: ignore[no-untyped-def]
+    # Scans racing on one parcel (loop and worker paths mixed): each accepted scan is one stored
+    # event starting from the state the previous one left, so no transition is lost or applied twice.
+    courier = bearer(role_tokens[Role.COURIER])
+    assert client.post("/api/v1/parcels", json=NEW_PARCEL, headers=courier).status_code == 201
+    statuses: list[int] = []
+
+    def scans(to_state: str) -> None:
+        for _ in range(15):
+            statuses.append(client.post("/api/v1/parcels/SS1001/scan", json={"to_state": to_state},
+                                        headers=courier).status_code)
+
+    threads = [threading.Thread(target=scans, args=(state,))
+               for state in ("in_transit_ferry", "at_service_point") * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert set(statuses) <= {200, 409} and len(statuses) == 90
+    events = client.get("/api/v1/parcels/SS1001/events", headers=courier).json()
+    assert len(events) == 1 + statuses.count(200)
+    assert all(later["from_state"] == earlier["to_state"] for earlier, later in zip(events, events[1:]))
+    parcel = client.get("/api/v1/parcels/SS1001", headers=courier).json()
+    assert parcel["state"] == events[-1]["to_state"]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from controller.api.deps import FIELD, STAFF, SessionDep, allow, run_read
+from controller.api.deps import FIELD, STAFF, SessionDep, allow, run_read, run_write
 from controller.api.schemas import ImportResult, ImportRowError, ParcelOut, ParcelPage, ScanIn, TrackingEventOut
 from controller.db.models import User
 from controller.domain.parcel_input import ParcelInput
@@ -43,7 +43,7 @@ def list_parcels(
 @router.get("/{parcel_id}", response_model=ParcelOut)
 async def get_parcel(parcel_id: str, request: Request, session: SessionDep, _: FieldUser) -> ParcelOut:
     """One parcel by barcode or RFID tag."""
-    return await run_read(request, lambda: ParcelOut.model_validate(parcels.get_parcel(session, parcel_id)))
+    return await run_read(request, session, lambda: ParcelOut.model_validate(parcels.parcel_row(session, parcel_id)))
 
 
 @router.get("/{parcel_id}/events", response_model=list[TrackingEventOut])
@@ -53,12 +53,11 @@ def parcel_events(parcel_id: str, session: SessionDep, _: FieldUser) -> list[Tra
 
 
 @router.post("/{parcel_id}/scan", response_model=TrackingEventOut)
-def scan_parcel(parcel_id: str, body: ScanIn, session: SessionDep, user: FieldUser) -> TrackingEventOut:
+async def scan_parcel(parcel_id: str, body: ScanIn, session: SessionDep, user: FieldUser) -> TrackingEventOut:
     """Record a scan that moves the parcel to ``to_state`` (409 if its state machine forbids it)."""
-    with session.begin():
-        event = parcels.scan_parcel(
-            session, parcel_id=parcel_id, to_state=body.to_state, actor=user.name, place_id=body.place_id,
-            scanned_code=body.scanned_code or parcel_id, reason=body.reason, event_uid=body.event_uid)
+    event = await run_write(session, lambda: parcels.scan_parcel(
+        session, parcel_id=parcel_id, to_state=body.to_state, actor=user.name, place_id=body.place_id,
+        scanned_code=body.scanned_code or parcel_id, reason=body.reason, event_uid=body.event_uid))
     return TrackingEventOut.model_validate(event)
 
 
