@@ -7,7 +7,8 @@ Algorithm (construction + local search, chosen on evidence: see `benchmarks/sche
 2. Consolidate per origin pad (`packing.Packer`): few, full, multi-stop loads (objective 2 and 3).
 3. Assign loads to drones in deadline order (earliest latest-departure of perishables first, then
    other deadlines, then ready time). For each load pick the drone by
-   (perishables late, extra reposition sortie needed, energy, arrival time) - the objective order.
+   (perishables late, larger model first, extra reposition sortie needed, energy, arrival time) -
+   the objective order: a larger model's spare room lets `top_up` add parcels (fewer sorties).
    Drones fly several trips, swap batteries between sorties, and wait out grounding wind.
    A reposition sortie is flown empty only when no waiting load at the drone's pad goes there.
 4. Place each sortie in 4D (`airspace`): preferred layer, else another layer, else shift.
@@ -389,8 +390,13 @@ class Scheduler:
         if timing is None:
             return None
         energy = timing.energy_wh + (repo_timing.energy_wh if repo_timing else 0.0)
-        key = (len(timing.late), repo is not None, round(energy, 3), round(timing.arrive_s, 3),
-               drone.state.drone_id)
+        # Objective order. Sorties (2) before energy (3): a larger model takes the load even when a
+        # smaller one would use less energy, because its spare payload and box can take more parcels
+        # later (`top_up`), so the same parcels need fewer sorties. Measured on the 10 000-parcel
+        # bench: gap 6.0 -> 4.6 %, delivery + reposition sorties 480 -> 452, late perishables equal;
+        # cost: when the fleet runs out of time, ~3 % fewer parcels fly (they go by surface).
+        key = (len(timing.late), -spec.max_payload_kg, -spec.max_box_volume_l, repo is not None,
+               round(energy, 3), round(timing.arrive_s, 3), drone.state.drone_id)
         return _Candidate(drone=drone, route=route, reposition=repo, repo_timing=repo_timing,
                           timing=timing, key=key)
 

@@ -188,3 +188,26 @@ def test_no_parcel_silently_dropped(rows, wind_ms, drones):
     _every_parcel_once(prob, plan)
     assert all(u.reason for u in plan.unassigned)
     assert all(set(leg.reasons) == set(leg.parcel_ids) for leg in plan.surface_legs)
+
+
+def test_larger_model_preferred_over_less_energy_when_both_fit():
+    """Sorties (objective 2) outrank energy (3): a load that fits either model goes on the hauler,
+    whose spare payload and box can take more parcels, even though the courier would use less energy."""
+    import dataclasses
+
+    from controller.scheduling import DroneState
+
+    courier = dataclasses.replace(HAULER, model_id="courier", max_payload_kg=2.5, battery_wh=900.0,
+                                  max_box_volume_l=12.0)
+    base = problem([parcel("p0", dest="sp-a", kg=1.0, litres=5.0)], drones=1)
+    prob = dataclasses.replace(
+        base, drone_specs={"hauler": HAULER, "courier": courier},
+        drones=(DroneState(drone_id="c0", model_id="courier", pad_id="hub", battery_wh=900.0, available_at=T0),
+                DroneState(drone_id="h0", model_id="hauler", pad_id="hub", battery_wh=1800.0, available_at=T0)))
+    plan = plan_schedule(prob, estimator())
+    (sortie,) = [s for s in plan.sorties if s.purpose == "delivery"]
+    assert sortie.model_id == "hauler"
+    # The courier alone would fly it with less energy: that is what the old energy-first choice took.
+    alone = plan_schedule(dataclasses.replace(prob, drones=prob.drones[:1]), estimator())
+    (by_courier,) = [s for s in alone.sorties if s.purpose == "delivery"]
+    assert by_courier.energy_wh < sortie.energy_wh
