@@ -165,11 +165,10 @@ def _stored(client, admin: dict, courier: dict, parcel_id: str) -> tuple[dict, d
 
 
 def test_scan_on_the_event_loop_and_in_a_worker_thread_store_the_same_rows(  # type: ignore[no-untyped-def]
-        client, role_tokens, monkeypatch) -> None:
-    # A scan runs on the event loop when this process's SQLite write lock is free, else in a worker
-    # thread that queues for it (deps.run_write). Both paths must store the same rows.
-    from controller.db.engine import _write_locks
-
+        client, role_tokens, settings, monkeypatch) -> None:
+    # A scan runs on the event loop on SQLite's own driver (services.parcels.scan_parcel_sqlite),
+    # or in a worker thread with SQLAlchemy Core (scan_parcel) while another process holds SQLite's
+    # write lock (deps.run_write). Both paths must store the same rows.
     courier, admin = bearer(role_tokens[Role.COURIER]), bearer(role_tokens[Role.ADMIN])
     for pid in ("SS1001", "SS1002"):
         assert client.post("/api/v1/parcels", json={**NEW_PARCEL, "id": pid}, headers=courier).status_code == 201
@@ -177,24 +176,65 @@ def test_scan_on_the_event_loop_and_in_a_worker_thread_store_the_same_rows(  # t
     body = {"to_state": "at_service_point", "place_id": "dengta-village", "reason": "arrived"}
     on_loop = client.post("/api/v1/parcels/SS1001/scan", json=body, headers=courier)
     assert on_loop.status_code == 200 and spy.writes == 0
-    lock = _write_locks[client.app.state.engine]
-    with lock:  # another writer of this process is mid-transaction
+    other_process = sqlite3.connect(make_url(settings.resolved_database_url).database, isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")
+    try:
         thread, answers = _post_in_thread(client, "/api/v1/parcels/SS1002/scan", body, courier)
         assert spy.started.wait(timeout=30)
-        # The scan waits in its worker thread, not on the loop: the loop still answers.
-        assert client.get("/healthz").status_code == 200
+    finally:
+        other_process.execute("COMMIT")
+        other_process.close()
     thread.join(timeout=30)
     assert answers[0].status_code == 200 and spy.writes == 1, answers[0].text
     assert _stored(client, admin, courier, "SS1001") == _stored(client, admin, courier, "SS1002")
     assert {k: v for k, v in on_loop.json().items() if k not in ("id", "at", "scanned_code")} == \
         {k: v for k, v in answers[0].json().items() if k not in ("id", "at", "scanned_code")}
+    # Stored times: the same text as the ORM writes (the loop path formats them itself).
+    database = sqlite3.connect(make_url(settings.resolved_database_url).database)
+    try:
+        texts = database.execute("SELECT at FROM tracking_events ORDER BY id").fetchall()
+        audit_texts = database.execute("SELECT at, details FROM audit_log WHERE action = 'parcel.transition' "
+                                       "ORDER BY id").fetchall()
+    finally:
+        database.close()
+    assert len({len(t[0]) for t in texts + audit_texts}) == 1  # intake (ORM), loop and worker scans alike
+    assert audit_texts[0][1] == audit_texts[1][1]  # details JSON byte for byte
     # A forbidden transition on the loop: 409, nothing written, and the write lock is free again.
+    from controller.db.engine import _write_locks
+
     events_before = len(client.get("/api/v1/parcels/SS1001/events", headers=courier).json())
     refused = client.post("/api/v1/parcels/SS1001/scan", json={"to_state": "received"}, headers=courier)
     assert (refused.status_code, refused.json()["code"]) == (409, "invalid_transition")
     assert len(client.get("/api/v1/parcels/SS1001/events", headers=courier).json()) == events_before
+    lock = _write_locks[client.app.state.engine]
     assert lock.acquire(blocking=False)
     lock.release()
+    # A re-sent event_uid on the loop path answers the stored event, as the worker path does.
+    first = client.post("/api/v1/parcels/SS1001/scan", json={"to_state": "in_transit_ferry", "event_uid": "u-1"},
+                        headers=courier)
+    again = client.post("/api/v1/parcels/SS1001/scan", json={"to_state": "in_transit_ferry", "event_uid": "u-1"},
+                        headers=courier)
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+
+
+def test_scan_waits_on_the_event_loop_for_another_writer_of_this_process(  # type: ignore[no-untyped-def]
+        client, role_tokens, monkeypatch) -> None:
+    # While a writer of this process (a worker thread, the WAL checkpointer) holds the write lock, a
+    # scan waits for it on the event loop without blocking it, and runs there once it is released.
+    from controller.db.engine import _write_locks
+
+    courier = bearer(role_tokens[Role.COURIER])
+    assert client.post("/api/v1/parcels", json=NEW_PARCEL, headers=courier).status_code == 201
+    spy = _WorkerSpy(monkeypatch)
+    lock = _write_locks[client.app.state.engine]
+    with lock:
+        thread, answers = _post_in_thread(client, "/api/v1/parcels/SS1001/scan", {"to_state": "in_transit_ferry"},
+                                          courier)
+        for _ in range(5):  # the loop keeps answering while the scan waits
+            assert client.get("/healthz").status_code == 200
+        assert not answers
+    thread.join(timeout=30)
+    assert answers[0].status_code == 200 and spy.writes == 0, answers[0].text
 
 
 def test_scan_waits_in_a_worker_thread_while_another_process_holds_sqlites_write_lock(  # type: ignore[no-untyped-def]
