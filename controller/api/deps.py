@@ -58,10 +58,10 @@ async def run_read(request: Request, session: Session, read: Callable[[], T]) ->
     return await run_in_threadpool(read)
 
 
-async def run_write(session: Session, write: Callable[[], T],
+async def run_write(request: Request, write: Callable[[Session], T],
                     on_loop: Callable[[sqlite3.Connection, Dialect], T] | None = None) -> T:
-    """Run one write transaction (committed on success, rolled back on error): ``write`` on ``session``
-    in a worker thread, or ``on_loop`` on the event loop for SQLite.
+    """Run one write transaction (committed on success, rolled back on error): ``write`` on a session
+    of its own in a worker thread, or ``on_loop`` on the event loop for SQLite.
 
     For a short SQLite write (a scan: one lookup, an update and two inserts) the worker-thread hop
     and the GIL hand-over under load cost more than the write itself, so ``on_loop`` (the same
@@ -76,18 +76,21 @@ async def run_write(session: Session, write: Callable[[], T],
     SQLite's lock, and always on PostgreSQL (a network round trip can stall), ``write`` runs in a
     worker thread and queues there.
 
-    Neither may start or end transactions itself; both must be quick; the session must have none open.
+    The route needs no SessionDep for it: the session is opened only on the worker path (a
+    generator dependency and a Session per request were about a tenth of a scan's time on the loop).
+    Neither may start or end transactions itself; both must be quick.
     """
-    engine = session.get_bind()
-    if on_loop is not None and isinstance(engine, Engine) and queues_writers(engine):
+    engine: Engine = request.app.state.engine
+    if on_loop is not None and queues_writers(engine):
         loop_write = await begin_on_loop(engine)
         if loop_write is not None:
             with loop_write as connection:
                 return on_loop(connection, engine.dialect)
+    factory: sessionmaker[Session] = request.app.state.session_factory
 
     def in_worker() -> T:
-        with session.begin():
-            return write()
+        with factory() as session, session.begin():
+            return write(session)
 
     return await run_in_threadpool(in_worker)
 

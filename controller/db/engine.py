@@ -130,11 +130,15 @@ class _Checkpointer:
     """Runs a WAL checkpoint in a short-lived thread after every ``CHECKPOINT_EVERY_COMMITS`` write
     transactions of this process, at most one at a time.
 
-    It holds this process's write lock meanwhile, as SQLite's automatic checkpoint runs inside the
-    committing writer: with no frames appended during it, the next writer starts the WAL file over
-    instead of growing it (measured: without the lock it grew 40 kB a scan under steady load). Writers
-    queue behind it (in worker threads, or on the event loop without blocking it:
-    ``WriteLock.acquire_async``). PASSIVE does not wait for readers (a reader's
+    Two passes. The first copies the bulk of the WAL into the database beside the writers (100
+    scans: about 900 pages, 13-17 ms with its fsyncs). The second holds this process's write lock,
+    as SQLite's automatic checkpoint runs inside the committing writer: it copies only the frames
+    appended during the first, and with none appended during it the next writer starts the WAL file
+    over instead of growing it (measured: with no locked pass it grew 40 kB a scan under steady load;
+    with it the WAL stays under 5 MB over 6000 scans). Measured under the API bench's scan load
+    (690 scans/s), the locked pass holds the lock 3.6 ms at p50, 6 ms at most, where one locked pass
+    held it 13-17 ms. Writers queue behind it (in worker threads, or on the event loop without
+    blocking it: ``WriteLock.acquire_async``). PASSIVE does not wait for readers (a reader's
     old snapshot only delays the restart to a later checkpoint). Other processes (the CLI) write
     with autocheckpoint off as well through make_engine; SQLite checkpoints the rest when the last
     connection closes.
@@ -158,8 +162,10 @@ class _Checkpointer:
             if engine is not None:
                 connection = engine.raw_connection()
                 try:
-                    with self._write_lock:
-                        connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    driver = connection.driver_connection
+                    driver.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the bulk, beside the writers
+                    with self._write_lock:  # the frames appended meanwhile, so the WAL can restart
+                        driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 finally:
                     connection.close()
         except Exception:  # noqa: BLE001 - a missed checkpoint is retried after the next commits

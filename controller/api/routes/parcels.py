@@ -53,11 +53,11 @@ def parcel_events(parcel_id: str, session: SessionDep, _: FieldUser) -> list[Tra
 
 
 @router.post("/{parcel_id}/scan", response_model=TrackingEventOut)
-async def scan_parcel(parcel_id: str, body: ScanIn, session: SessionDep, user: FieldUser) -> TrackingEventOut:
+async def scan_parcel(parcel_id: str, body: ScanIn, request: Request, user: FieldUser) -> TrackingEventOut:
     """Record a scan that moves the parcel to ``to_state`` (409 if its state machine forbids it)."""
     scan = {"parcel_id": parcel_id, "to_state": body.to_state, "actor": user.name, "place_id": body.place_id,
             "scanned_code": body.scanned_code or parcel_id, "reason": body.reason, "event_uid": body.event_uid}
-    event = await run_write(session, lambda: parcels.scan_parcel(session, **scan),
+    event = await run_write(request, lambda session: parcels.scan_parcel(session, **scan),
                             lambda connection, dialect: parcels.scan_parcel_sqlite(connection, dialect, **scan))
     return TrackingEventOut.model_validate(event)
 
