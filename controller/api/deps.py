@@ -40,22 +40,27 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
 
 
-async def run_read(request: Request, session: Session, read: Callable[[], T]) -> T:
-    """Run ``read`` (reads of ``session`` only, no writes) on the event loop for SQLite, else in a worker thread.
+async def run_read(request: Request, read: Callable[[Session], T]) -> T:
+    """Run ``read`` (reads only, no writes) on a session of its own: on the event loop for SQLite,
+    else in a worker thread.
 
     SQLite in WAL mode never makes a reader wait and answers from a local file in microseconds, so
     for it a worker-thread hop (and the GIL hand-over it costs under load) is the larger part of a
-    lookup. A network database can stall, so its reads stay off the loop. On the loop the read
-    transaction ends with ``read`` (``read`` must return values, not ORM objects to load later):
-    its pooled connection goes back at once instead of being held across the response, so however
-    many requests are in flight the loop never waits for a free connection.
+    lookup. A network database can stall, so its reads stay off the loop. The read transaction ends
+    with ``read`` (``read`` must return values, not ORM objects to load later): its pooled connection
+    goes back at once instead of being held across the response, so however many requests are in
+    flight the loop never waits for a free connection. The route needs no SessionDep for it (a
+    generator dependency per request, see ``run_write``).
     """
+    factory: sessionmaker[Session] = request.app.state.session_factory
+
+    def in_session() -> T:
+        with factory() as session:
+            return read(session)
+
     if request.app.state.engine.dialect.name == "sqlite":
-        try:
-            return read()
-        finally:
-            session.close()
-    return await run_in_threadpool(read)
+        return in_session()
+    return await run_in_threadpool(in_session)
 
 
 async def run_write(request: Request, write: Callable[[Session], T],

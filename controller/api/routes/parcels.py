@@ -41,9 +41,9 @@ def list_parcels(
 
 
 @router.get("/{parcel_id}", response_model=ParcelOut)
-async def get_parcel(parcel_id: str, request: Request, session: SessionDep, _: FieldUser) -> ParcelOut:
+async def get_parcel(parcel_id: str, request: Request, _: FieldUser) -> ParcelOut:
     """One parcel by barcode or RFID tag."""
-    return await run_read(request, session, lambda: ParcelOut.model_validate(parcels.parcel_row(session, parcel_id)))
+    return await run_read(request, lambda session: ParcelOut.model_validate(parcels.parcel_row(session, parcel_id)))
 
 
 @router.get("/{parcel_id}/events", response_model=list[TrackingEventOut])
