@@ -73,9 +73,10 @@ async def run_write(request: Request, write: Callable[[Session], T],
     write on a raw sqlite3 connection, given its dialect) runs on the event loop: the request waits
     for this process's write lock in FIFO order with the loop's other writers, without polling and
     without blocking the loop (``engine.begin_on_loop``), and the loop blocks for the write only.
-    Measured under the API bench's scan load (16 connections, 550 scans/s, 2-core test machine,
-    5100 scans), from BEGIN IMMEDIATE done to the lock released: the loop blocks 0.37 ms per scan at
-    p50, 1.0 ms at p99, 1.6 ms at p99.9, 3 ms at most. No fsync in it: with WAL and
+    Measured under the API bench's scan load (16 connections, 2-core test machine; two runs, 550
+    and 690 scans/s, 5100 and 6200 scans), from BEGIN IMMEDIATE done to the lock released: the loop
+    blocks 0.36-0.37 ms per scan at p50, 0.95-1.0 ms at p99, 1.6 ms at p99.9, 3.0-3.3 ms at most.
+    No fsync in it: with WAL and
     ``synchronous=NORMAL`` a commit does not sync, and the WAL checkpoint (which does) runs in a
     thread of its own (engine._Checkpointer). When another process (the CLI) holds
     SQLite's lock, and always on PostgreSQL (a network round trip can stall), ``write`` runs in a
