@@ -72,7 +72,7 @@ def test_l2_never_exceeds_the_optimal_bin_count(seed):
 @pytest.mark.parametrize("spec", [HAULER, SHORT_RANGE], ids=["hauler", "short-range"])
 @pytest.mark.parametrize("instance_seed", range(12))
 def test_bound_never_exceeds_cp_sat_optimum_nor_the_plan(spec, instance_seed):
-    pytest.importorskip("ortools.sat.python.cp_model", reason="OR-Tools (bench extra) not installed")
+    pytest.importorskip("ortools.sat.python.cp_model", reason="OR-Tools (test extra) not installed")
     from controller.scheduling.exact import min_sorties_one_origin
 
     parcels, prob = _instance(instance_seed, spec)

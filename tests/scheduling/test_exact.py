@@ -10,7 +10,7 @@ from controller.scheduling import plan_schedule
 from controller.scheduling.planner import Scheduler
 from tests.scheduling.helpers import estimator, parcel, problem
 
-pytest.importorskip("ortools.sat.python.cp_model", reason="OR-Tools (bench extra) not installed")
+pytest.importorskip("ortools.sat.python.cp_model", reason="OR-Tools (test extra) not installed")
 
 from controller.scheduling.exact import min_sorties_one_origin  # noqa: E402
 
