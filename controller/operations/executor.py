@@ -360,7 +360,6 @@ class SortieExecutor:
 
             async def before_arm(battery_pct: float | None) -> None:
                 await asyncio.to_thread(self._mark_launch, sortie_id, battery_pct)
-                launch.commanded, launch.battery_pct = True, battery_pct
 
             runner = SortieRunner(link, self._sortie_plan(plan, drone), on_transition=on_transition,
                                   on_event=on_event, timing=self._timing, initial_state=RunnerState(state),

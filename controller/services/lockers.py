@@ -19,7 +19,6 @@ runs ahead of the controller's.
 
 from __future__ import annotations
 
-import hmac
 import math
 import secrets
 import uuid
@@ -538,8 +537,3 @@ def _alert(session: Session, locker_id: str, severity: str, kind: str, at: datet
     session.add(Alert(at=at, severity=severity, kind=kind, object_type="locker", object_id=locker_id,
                       message=message))
     alerts.append({"severity": severity, "kind": kind, "locker_id": locker_id, "message": message})
-
-
-def codes_match(code_key: str, code: str, stored_hmac: str) -> bool:
-    """Return whether ``code`` hashes to ``stored_hmac`` under ``code_key`` (constant-time)."""
-    return hmac.compare_digest(hash_secret(code_key, code), stored_hmac)
