@@ -1,4 +1,4 @@
-"""Pickup codes: generation, HMAC under the device key, constant-time checks, keypad lockout.
+"""Pickup codes: generation, HMAC under the device key, keypad lockout (lookup: ``Store.find_code``).
 
 Codes are ``digits`` random decimal digits. Only ``HMAC-SHA256(code_key, code)`` (hex) is stored,
 on the agent and on the controller; the key is the locker's code key (the controller derives it from
@@ -53,16 +53,6 @@ def code_hmac(code_key: str, code: str) -> str:
     64
     """
     return hmac.new(code_key.encode(), code.encode(), hashlib.sha256).hexdigest()
-
-
-def find_match(candidate_hmac: str, stored: dict[str, str]) -> str | None:
-    """Return the key of ``stored`` whose HMAC equals ``candidate_hmac``, comparing against every entry
-    in constant time per entry (no early exit, so timing does not reveal which or how many matched)."""
-    found: str | None = None
-    for key, value in stored.items():
-        if hmac.compare_digest(candidate_hmac, value) and found is None:
-            found = key
-    return found
 
 
 def lockout_s(policy: CodePolicy, failures: int) -> float:

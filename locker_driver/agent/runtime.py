@@ -34,6 +34,7 @@ class RunOptions:
     couriers: dict[str, str]
     layout: str = DEFAULT_LAYOUT
     baudrate: int = 9600
+    inter_frame_gap_s: float | None = None  # None: 3.5 characters at ``baudrate`` (see transport)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     gps_token: str | None = None  # None: no GPS feed, the locker counts as standing still
@@ -49,7 +50,7 @@ async def run_agent(options: RunOptions, stop: asyncio.Event) -> None:
     store.install_layout(parse_layout(options.layout))
     # With a GPS feed, a missing/stale fix locks the doors; without one the locker is fixed in place.
     gps = FeedGps(options.clock) if options.gps_token else SimulatedGps(options.clock, speed_kmh=0.0)
-    bus = open_bus(options.port_url, options.baudrate)
+    bus = open_bus(options.port_url, options.baudrate, inter_frame_gap_s=options.inter_frame_gap_s)
     try:
         service = LockerService(config=options.config, bus=bus, store=store, clock=options.clock, gps=gps,
                                 notifier=options.notifier)

@@ -170,13 +170,29 @@ class LockerService:
 
     async def _unlock(self, board: int, lock: int) -> None:
         """Open a door, trying ``unlock_tries`` times; raise DoorDidNotOpen if it stays closed."""
+        await self._call(self._unlock_blocking, board, lock)
+
+    def _unlock_blocking(self, board: int, lock: int) -> None:
         for attempt in range(self.config.unlock_tries):
             try:
-                await self._call(self._bus.unlock, board, lock, confirm=True)
+                self._bus.unlock(board, lock, confirm=True)
                 return
             except DoorDidNotOpen:
                 if attempt + 1 == self.config.unlock_tries:
                     raise
+
+    def _open_for_pickup(self, compartment: CompartmentRow, parcel: ParcelRow, now: datetime) -> None:
+        """Open ``parcel``'s door and record it opened, its code dead; in a worker thread.
+
+        One thread hop for both: the serial round trips (unlock, confirming query) and the commit's
+        fsync (synchronous=FULL, see Store) all wait with the GIL released and the event loop free to
+        read the next requests. The record is committed before the caller answers.
+        """
+        self._unlock_blocking(parcel.board, parcel.lock)  # type: ignore[arg-type]
+        with self._store.transaction():
+            self._move(compartment, Compartment.OPEN, parcel_id=parcel.parcel_id, opened_at=now)
+            # One-time: the code dies as the door opens.
+            self._store.put_parcel(replace(parcel, state=Held.COLLECTING, code_hmac=None))
 
     # -- keypad lockout -------------------------------------------------------------------------
 
@@ -216,10 +232,16 @@ class LockerService:
         await self._send_notices()
 
     async def poll(self) -> None:
-        """One pass of the watchdog: doors closed/left open, boards lost or back, codes expired, position."""
-        async with self._op:
-            for board in self._store.boards():
+        """One pass of the watchdog: doors closed/left open, boards lost or back, codes expired, position.
+
+        The operation lock is taken board by board, not for the whole pass: each board is settled on
+        its own query, so a pickup waits for one board's query and settling (one round trip plus its
+        gap) instead of every board's (16 boards: ~60 ms at 9600 baud, the pickups' p99 before).
+        """
+        for board in self._store.boards():
+            async with self._op:
                 await self._reconcile_board(board)
+        async with self._op:
             self._flag_expired()
             self._record_position()
         await self._send_notices()
@@ -296,8 +318,8 @@ class LockerService:
                 raise LockedOut(retry_after_s=remaining)
             now = self._clock.now()
             digest = codes.code_hmac(self.config.code_key, code.strip())
-            # Two columns of the parcels in the locker, filtered in SQL: not the whole history per code typed.
-            match = codes.find_match(digest, self._store.codes(Held.HELD, Held.EXPIRED))
+            # One indexed lookup (see Store.find_code for why that leaks nothing a guesser can use).
+            match = self._store.find_code(digest, Held.HELD, Held.EXPIRED)
             parcel = self._store.parcel(match) if match is not None else None
             if parcel is None or parcel.expires_at is None or parcel.expires_at <= now:
                 if parcel is not None and parcel.state is Held.HELD:
@@ -306,7 +328,7 @@ class LockerService:
             assert parcel.board is not None and parcel.lock is not None
             compartment = self._store.compartment(parcel.board, parcel.lock)
             try:
-                await self._unlock(parcel.board, parcel.lock)
+                await self._call(self._open_for_pickup, compartment, parcel, now)
             except DoorDidNotOpen:
                 self._fault(compartment, during="pickup", parcel_id=parcel.parcel_id)
                 raise DoorFault(f"door {parcel.lock} did not open; staff have been alerted and your code "
@@ -315,10 +337,6 @@ class LockerService:
                 self._board_offline(parcel.board)
                 raise DoorFault(f"door {parcel.lock} does not answer; staff have been alerted and your code "
                                 "stays valid", board=parcel.board, lock=parcel.lock) from None
-            with self._store.transaction():
-                self._move(compartment, Compartment.OPEN, parcel_id=parcel.parcel_id, opened_at=now)
-                # One-time: the code dies as the door opens.
-                self._store.put_parcel(replace(parcel, state=Held.COLLECTING, code_hmac=None))
             return DoorOpened(board=parcel.board, lock=parcel.lock, size=compartment.size,
                               parcel_id=parcel.parcel_id)
 
@@ -485,13 +503,12 @@ class LockerService:
             return
         with self._store.transaction():
             was_online = self._store.boards().get(board, False)
-            for c in self._store.compartments():
-                if c.board == board:
-                    self._settle(c, door_open=doors.get(c.lock) is DoorState.OPEN)
+            for c in self._store.compartments(board):
+                self._settle(c, door_open=doors.get(c.lock) is DoorState.OPEN)
             if not was_online:
                 self._store.set_board_online(board, True)
                 states = [{"lock": c.lock, "state": c.state.value, "parcel_id": c.parcel_id}
-                          for c in self._store.compartments() if c.board == board]
+                          for c in self._store.compartments(board)]
                 self._store.emit("board_online", self._clock.now(), {"board": board, "compartments": states})
 
     def _settle(self, c: CompartmentRow, *, door_open: bool) -> None:

@@ -56,3 +56,27 @@ def test_parcels_by_state_are_read_through_an_index_not_the_whole_history(tmp_pa
         assert "parcels_by_state" in plan, plan
     finally:
         store.close()
+
+
+def test_a_code_is_found_by_its_hmac_through_an_index_only_in_the_states_asked(tmp_path: Path) -> None:
+    store = Store(tmp_path / "agent.sqlite")
+    try:
+        with store.transaction():
+            for n in range(3000):  # years of collected parcels, their codes cleared
+                store.put_parcel(ParcelRow(parcel_id=f"DONE{n:05d}", state=Held.PICKED_UP, size="S", code_hmac=None,
+                                           expires_at=None, recipient_phone="", board=1, lock=1, deposited_at=None,
+                                           courier=None))
+            for parcel_id, state in (("H1", Held.HELD), ("X1", Held.EXPIRED), ("E1", Held.EXPECTED)):
+                store.put_parcel(ParcelRow(parcel_id=parcel_id, state=state, size="S", code_hmac=f"hmac-{parcel_id}",
+                                           expires_at=None, recipient_phone="", board=1, lock=2, deposited_at=None,
+                                           courier=None))
+        assert store.find_code("hmac-H1", Held.HELD, Held.EXPIRED) == "H1"
+        assert store.find_code("hmac-X1", Held.HELD, Held.EXPIRED) == "X1"
+        assert store.find_code("hmac-E1", Held.HELD, Held.EXPIRED) is None  # not deposited yet: no door to open
+        assert store.find_code("hmac-nope", Held.HELD, Held.EXPIRED) is None
+        plan = " ".join(str(tuple(r)) for r in store._exec(
+            "EXPLAIN QUERY PLAN SELECT parcel_id, code_hmac FROM parcels WHERE code_hmac = ? AND state IN (?, ?) "
+            "ORDER BY parcel_id LIMIT 1", ("x", "held", "expired")))
+        assert "parcels_by_code" in plan, plan
+    finally:
+        store.close()
