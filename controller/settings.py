@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     mavlink_component_id: int = Field(default=190, ge=1, le=255, description="MAV_COMP_ID_MISSIONPLANNER.")
     run_vehicles: bool = Field(default=False, description="Fly approved sorties on drones with a connection URL.")
     executor_tick_s: float = Field(default=1.0, gt=0, description="How often the executor looks for work (s).")
+    executor_lease_s: float = Field(
+        default=15.0, ge=2.0, le=600.0,
+        description="How long a sortie's lease lasts without renewal (s): after an instance dies, another "
+                    "takes its sorties over this long after its last renewal. Renewed every executor tick, so "
+                    "keep it several ticks long.")
     gcs_heartbeat_period_s: float = Field(
         default=1.0, gt=0, le=1.0,
         description="GCS HEARTBEAT period (s). Simulated vehicles running N times faster need 1/N.")
@@ -63,6 +68,10 @@ class Settings(BaseSettings):
                 raise ValueError("DISPATCH_SECRET_KEY must be set to at least 32 characters in production")
             if "*" in self.cors_origins:
                 raise ValueError("DISPATCH_CORS_ORIGINS='*' is refused in production")
+        if self.executor_lease_s < 3 * self.executor_tick_s:
+            # A lease renewed once a tick must survive a slow tick or two, or a live instance loses its sorties.
+            raise ValueError(f"DISPATCH_EXECUTOR_LEASE_S ({self.executor_lease_s:g} s) must be at least three "
+                             f"executor ticks ({3 * self.executor_tick_s:g} s)")
         return self
 
     @cached_property

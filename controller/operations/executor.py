@@ -25,14 +25,14 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.db.engine import transaction
-from controller.db.models import Alert, Drone, Sortie, TrackPoint
+from controller.db.models import Alert, Drone, Sortie, SortieTransition, TrackPoint
 from controller.db.types import utc_now
-from controller.domain.sortie_states import ACTIVE, SORTIE_TRANSITIONS, SortieState
+from controller.domain.sortie_states import ACTIVE, FLYING, SORTIE_TRANSITIONS, SortieState
 from controller.events import EventBus
 from controller.operations import outcomes
 from controller.services import sortie_views, sorties
 from controller.services.plan_checks import fence_check_for, items_from_json
-from controller.vehicle.errors import IllegalTransition, MissionMismatch, VehicleLinkError
+from controller.vehicle.errors import IllegalTransition, MissionMismatch, NotReady, VehicleLinkError
 from controller.vehicle.link import VehicleLink
 from controller.vehicle.manager import LinkManager
 from controller.vehicle.sortie import SortiePlan, SortieRunner, SortieTiming
@@ -42,7 +42,7 @@ from controller.vehicle.telemetry import DecimatedTrack, Telemetry, VehicleEvent
 log = logging.getLogger(__name__)
 S = SortieState
 REATTACH_STATES = [s.value for s in ACTIVE]
-LEASE_S = 15.0
+LEASE_S = 15.0  # default lease (s); ``DISPATCH_EXECUTOR_LEASE_S``
 # A sortie whose driver task crashed is retried after tick_s * 2**attempts (capped), then given up.
 RETRY_MAX_BACKOFF_S = 60.0
 RETRY_MAX_ATTEMPTS = 6
@@ -51,6 +51,8 @@ RETRY_MAX_ATTEMPTS = 6
 # Battery used (percentage points) that proves a vehicle flew after its launch was commanded: more than
 # arming and idling on the pad draws, much less than the shortest sortie.
 FLIGHT_EVIDENCE_BATTERY_DROP_PCT = 2.0
+# How long a re-attach waits for the first battery report (SYS_STATUS comes at 1-2 Hz on ArduPilot), s.
+BATTERY_WAIT_S = 5.0
 _RESUMED_ON_GROUND = (S.UPLOADING.value, S.READY.value, S.LINK_LOST.value)
 
 
@@ -62,6 +64,7 @@ class LaunchOutcomeUnknown(RuntimeError):
 class _Launch:
     commanded: bool
     battery_pct: float | None
+    airborne_recorded: bool = False  # the sortie's history shows a flight state
 
 
 def _flew_since_launch(launch: _Launch, battery_now_pct: float | None) -> str | None:
@@ -73,12 +76,23 @@ def _flew_since_launch(launch: _Launch, battery_now_pct: float | None) -> str | 
         return None
     if launch.battery_pct is None or battery_now_pct is None:
         raise LaunchOutcomeUnknown("launch was commanded before the restart and the vehicle is down, but it "
-                                   "reports no battery level to show whether it flew; check the vehicle and "
-                                   "complete or cancel the sortie by hand")
+                                   "reports no battery level to show whether it flew")
     used = launch.battery_pct - battery_now_pct
     if used >= FLIGHT_EVIDENCE_BATTERY_DROP_PCT:
         return f"battery {launch.battery_pct:.0f}% at launch, {battery_now_pct:.0f}% now"
     return None
+
+
+async def _battery_pct(link: VehicleLink, launch: _Launch) -> float | None:
+    """The vehicle's battery level (%), waiting briefly for a first SYS_STATUS when a launch was commanded
+    (a heartbeat alone can arrive before it); None when the vehicle reports none."""
+    if launch.commanded and link.battery_remaining_pct is None:
+        try:
+            await link.wait_until(lambda v: v.battery_remaining_pct is not None, timeout_s=BATTERY_WAIT_S,
+                                  what="battery level")
+        except NotReady:
+            pass
+    return link.battery_remaining_pct
 
 
 @dataclass(kw_only=True)
@@ -98,13 +112,14 @@ class SortieExecutor:
                  instance_id: str, clock: Callable[[], datetime] = utc_now, tick_s: float = 1.0,
                  approval_ttl_s: float = 1800.0, corridor_max_deviation_m: float = 150.0,
                  corridor_rtl: bool = False, timing: SortieTiming = SortieTiming(),
-                 launch_early_s: float = 0.0, gcs_sysid: int = 255) -> None:
+                 launch_early_s: float = 0.0, gcs_sysid: int = 255, lease_s: float = LEASE_S) -> None:
         self._factory = factory
         self._events = events
         self._manager = manager
         self.instance_id = instance_id
         self._clock = clock
         self._tick_s = tick_s
+        self.lease_s = lease_s
         self._corridor_m = corridor_max_deviation_m
         self._corridor_rtl = corridor_rtl
         self._timing = timing
@@ -131,7 +146,10 @@ class SortieExecutor:
         """One pass: renew leases, expire approvals, re-attach, launch."""
         for sortie_id in [s for s, r in self.running.items() if r.task.done()]:
             del self.running[sortie_id]
-        await asyncio.to_thread(self._renew_leases)
+        for sortie_id in await asyncio.to_thread(self._renew_leases):
+            # Another instance took the lease (this one stalled past it): it drives the sortie now.
+            log.warning("sortie %s: lease taken over by another controller; no longer supervising it", sortie_id)
+            self.running.pop(sortie_id).task.cancel()
         expired = await asyncio.to_thread(self._expire_approvals)
         for sortie_id in expired:
             self._events.publish("sortie", {"id": sortie_id, "state": "planned", "reason": "approval expired"})
@@ -178,18 +196,22 @@ class SortieExecutor:
                 update(Sortie).where(Sortie.id == sortie_id, or_(
                     Sortie.lease_owner.is_(None), Sortie.lease_owner == self.instance_id,
                     Sortie.lease_expires_at < now))
-                .values(lease_owner=self.instance_id, lease_expires_at=now + timedelta(seconds=LEASE_S)))
+                .values(lease_owner=self.instance_id, lease_expires_at=now + timedelta(seconds=self.lease_s)))
             if result.rowcount != 1:
                 return None
             return session.get(Sortie, sortie_id).drone_id  # type: ignore[union-attr]
 
-    def _renew_leases(self) -> None:
+    def _renew_leases(self) -> list[str]:
+        """Renew the leases of the sorties this instance drives; return those whose lease another holds."""
         if not self.running:
-            return
+            return []
         with transaction(self._factory) as session:
             session.execute(update(Sortie).where(Sortie.id.in_(list(self.running)),
                                                  Sortie.lease_owner == self.instance_id)
-                            .values(lease_expires_at=self._clock() + timedelta(seconds=LEASE_S)))
+                            .values(lease_expires_at=self._clock() + timedelta(seconds=self.lease_s)))
+            return list(session.scalars(select(Sortie.id).where(
+                Sortie.id.in_(list(self.running)), Sortie.lease_owner.is_not(None),
+                Sortie.lease_owner != self.instance_id)))
 
     def _release_lease(self, sortie_id: str) -> None:
         with transaction(self._factory) as session:
@@ -225,7 +247,11 @@ class SortieExecutor:
             sortie = sorties.get_sortie(session, sortie_id)
             drone = session.get(Drone, sortie.drone_id)
             session.expunge(drone)
-            launch = _Launch(commanded=sortie.launch_commanded_at is not None, battery_pct=sortie.launch_battery_pct)
+            flown = session.scalar(select(SortieTransition.id).where(
+                SortieTransition.sortie_id == sortie_id,
+                SortieTransition.to_state.in_([s.value for s in FLYING])).limit(1))
+            launch = _Launch(commanded=sortie.launch_commanded_at is not None, battery_pct=sortie.launch_battery_pct,
+                             airborne_recorded=flown is not None)
             return dict(sortie.plan), drone, sortie.state, launch  # type: ignore[return-value]
 
     def _mark_launch(self, sortie_id: str, battery_pct: float | None) -> None:
@@ -253,6 +279,8 @@ class SortieExecutor:
                 if landed["not_delivered"]:
                     self._alert(session, sortie, "warning", "sortie_not_delivered",
                                 f"sortie {sortie.id}: {len(landed['not_delivered'])} parcel(s) not delivered")
+            elif target is S.CANCELLED:
+                outcomes.sortie_never_flew(session, sortie=sortie, actor=actor, reason=reason)
             elif target in (S.UPLOAD_FAILED, S.PREFLIGHT_FAILED):
                 outcomes.sortie_never_flew(session, sortie=sortie, actor=self._actor(), reason=reason)
                 self._alert(session, sortie, "warning", target.value, f"sortie {sortie.id}: {reason}")
@@ -367,7 +395,9 @@ class SortieExecutor:
             running.runner = runner
             telemetry = asyncio.create_task(self._pump_telemetry(sortie_id, drone, link))
             try:
-                if reattach and state not in _RESUMED_ON_GROUND:
+                if reattach and state == S.ABORTED.value:
+                    await self._resume_aborted(runner, launch)
+                elif reattach and state not in _RESUMED_ON_GROUND:
                     await runner.reattach()
                     await runner.monitor()
                 elif reattach:
@@ -378,6 +408,9 @@ class SortieExecutor:
                 telemetry.cancel()
         except asyncio.CancelledError:
             raise
+        except LaunchOutcomeUnknown as exc:
+            # Retrying cannot help (the vehicle will not say more): hand it to an operator at once.
+            await asyncio.to_thread(self._hand_to_operator, sortie_id, exc)
         except Exception as exc:  # noqa: BLE001 - the sortie must end in a stated failure, not vanish
             log.exception("sortie %s: executor failure", sortie_id)
             await asyncio.to_thread(self._record_failure, sortie_id, exc)
@@ -404,7 +437,7 @@ class SortieExecutor:
         link = runner.link
         await link.wait_heartbeat(timeout_s=self._timing.ready_timeout_s)
         if runner.vehicle_down():
-            flew = _flew_since_launch(launch, link.battery_remaining_pct)
+            flew = _flew_since_launch(launch, await _battery_pct(link, launch))
             if flew is not None:
                 await self._force(runner, RunnerState.AIRBORNE, f"flew while no controller was supervising ({flew})")
                 await runner.reattach()  # down and disarmed: completed, deliveries from the vehicle's mission state
@@ -428,6 +461,20 @@ class SortieExecutor:
                 raise
             await self._force(runner, RunnerState.AIRBORNE, "took off while no controller was supervising")
             await runner.reattach()
+        await runner.monitor()
+
+    async def _resume_aborted(self, runner: SortieRunner, launch: _Launch) -> None:
+        """After a restart in ``aborted``: follow the return if the vehicle is up; if it is down, the
+        launch marker and the battery tell a flight that came back (``completed``) from an abort that
+        stopped the launch before take-off and was cut short by the restart (``cancelled``)."""
+        link = runner.link
+        await link.wait_heartbeat(timeout_s=self._timing.ready_timeout_s)
+        if runner.vehicle_down() and not launch.airborne_recorded \
+                and _flew_since_launch(launch, await _battery_pct(link, launch)) is None:
+            await self._force(runner, RunnerState.CANCELLED,
+                              "aborted before take-off: the vehicle never left the pad (found after a restart)")
+            return
+        await runner.reattach()
         await runner.monitor()
 
     @staticmethod
@@ -456,6 +503,19 @@ class SortieExecutor:
                 sortie = session.get(Sortie, sortie_id)
                 if sortie is not None:
                     self._alert(session, sortie, "critical", "executor_error", message)
+
+    def _hand_to_operator(self, sortie_id: str, exc: LaunchOutcomeUnknown) -> None:
+        """Stop driving the sortie (this instance never retries it), give up its lease so an operator can
+        settle it (``POST /api/v1/sorties/{id}/resolve``), and raise a critical alert saying so."""
+        self.failures[sortie_id] = (RETRY_MAX_ATTEMPTS, float("inf"))
+        with transaction(self._factory) as session:
+            sortie = session.get(Sortie, sortie_id)
+            if sortie is not None and sortie.lease_owner == self.instance_id:
+                sortie.lease_owner, sortie.lease_expires_at = None, None
+            if sortie is not None:
+                self._alert(session, sortie, "critical", "launch_outcome_unknown",
+                            f"sortie {sortie_id}: {exc}. Resolve it as flown or not flown once the vehicle "
+                            "and the parcels have been checked.")
 
     def _release_lease_if_done(self, sortie_id: str) -> None:
         with self._factory() as session:

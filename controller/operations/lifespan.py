@@ -31,7 +31,8 @@ async def run_vehicle_executor(app: FastAPI, settings: Settings) -> AsyncIterato
             factory=app.state.session_factory, events=app.state.events, manager=manager,
             instance_id=settings.instance_id or default_instance_id(), tick_s=settings.executor_tick_s,
             approval_ttl_s=settings.approval_ttl_s, corridor_max_deviation_m=settings.corridor_max_deviation_m,
-            corridor_rtl=settings.corridor_rtl_on_breach, gcs_sysid=settings.mavlink_system_id)
+            corridor_rtl=settings.corridor_rtl_on_breach, gcs_sysid=settings.mavlink_system_id,
+            lease_s=settings.executor_lease_s)
         app.state.executor = executor
         app.state.operations = VehicleOperations(app.state.session_factory, executor)
         app.state.link_health = lambda: {str(sysid): ("ok" if link.link_ok else "lost")

@@ -27,6 +27,10 @@ class VehicleOperations(GroundOperations):
                          details={"reason": reason})
             return sortie_views.summary(session, sorties.get_sortie(session, sortie_id))
 
+    def _driven_here(self, sortie_id: str) -> bool:
+        running = self._executor.running.get(sortie_id)
+        return running is not None and not running.task.done()
+
     def _runner(self, sortie_id: str):  # type: ignore[no-untyped-def]
         runner = self._executor.runner_for(sortie_id)
         if runner is None:

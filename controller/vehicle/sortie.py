@@ -51,7 +51,7 @@ MISSION_STATE_COMPLETE = 5  # MAVLink MISSION_STATE enum
 S = SortieState
 _FLYING = set(FLYING)
 _OFF_NOMINAL = {S.ABORTED, S.DIVERTED, S.FAILSAFE}
-TERMINAL = frozenset({S.COMPLETED, S.UPLOAD_FAILED, S.PREFLIGHT_FAILED})
+TERMINAL = frozenset({S.COMPLETED, S.UPLOAD_FAILED, S.PREFLIGHT_FAILED, S.CANCELLED})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,15 +167,21 @@ class SortieRunner:
             for items, kind in ((self.plan.fence, MissionType.FENCE), (self.plan.rally, MissionType.RALLY),
                                 (self.plan.mission, MissionType.MISSION)):
                 await self.link.upload_and_verify(items, mission_type=kind, timing=t)
+                if self.state is not S.UPLOADING:
+                    return False  # an operator aborted meanwhile
             params = await self.link.ensure_params(self.plan.params)
         except LinkLost as exc:
             await self._to(S.LINK_LOST, str(exc))
             return False
         except VehicleLinkError as exc:
+            if self.state is not S.UPLOADING:
+                return False
             if not self.link.link_ok:  # a transfer timing out because the link died is a link loss
                 await self._to(S.LINK_LOST, str(exc), error=type(exc).__name__)
                 return False
             await self._to(S.UPLOAD_FAILED, str(exc), error=type(exc).__name__, **_facts(exc))
+            return False
+        if self.state is not S.UPLOADING:
             return False
         await self._to(S.READY, "mission, fence and rally verified on the vehicle",
                        mission_items=len(self.plan.mission), fence_items=len(self.plan.fence),
@@ -184,8 +190,12 @@ class SortieRunner:
 
     async def launch(self) -> bool:
         """Check readiness and battery, arm, AUTO, MISSION_START; True once airborne."""
+        # An operator abort (another task) can land at any await below: the state then is no longer
+        # READY, and nothing further is commanded — above all, no arm after a called-off launch.
         try:
             await self.link.wait_ready(timeout_s=self.timing.ready_timeout_s)
+            if self.state is not S.READY:
+                return False
             if self.plan.energy_needed_wh is not None:
                 self.link.check_battery(energy_needed_wh=self.plan.energy_needed_wh,
                                         capacity_wh=self.plan.battery_capacity_wh,
@@ -198,24 +208,42 @@ class SortieRunner:
                 # on the ground unless that item is a take-off: a new sortie always starts at its first item.
                 await self.link.set_current_item(1)
             await self._command_mode("GUIDED")
+            if self.state is not S.READY:
+                return False
             if self.before_arm is not None:
                 await self.before_arm(self.link.battery_remaining_pct)
+            if self.state is not S.READY:
+                return False
             self._commanded_mode = "AUTO"
             await self.link.arm()
+            if self.state is not S.READY:
+                await self._disarm_on_pad()  # the abort came while the arm command was on its way
+                return False
             await self.link.start_mission()
             await self.link.wait_until(_is_airborne, timeout_s=self.timing.airborne_timeout_s, what="airborne")
         except VehicleLinkError as exc:
-            if self.link.armed and not _is_airborne(self.link):
-                # Never leave a vehicle armed on the pad after a failed launch.
-                try:
-                    await self.link.disarm()
-                except VehicleLinkError as disarm_exc:
-                    log.error("vehicle %s: disarm after failed launch failed: %s", self.link.sysid, disarm_exc)
+            await self._disarm_on_pad()  # never leave a vehicle armed on the pad after a failed launch
+            if self.state is S.CANCELLED:
+                return False
+            if self.state is S.ABORTED:  # aborted while taking off, and it did not get up
+                await self._to(S.CANCELLED, f"aborted during take-off, which did not complete: {exc}")
+                return False
             await self._to(S.PREFLIGHT_FAILED, str(exc), error=type(exc).__name__, **_facts(exc))
             return False
         self._was_airborne = True
+        if self.state is S.ABORTED:
+            # Aborted (RTL) while taking off: MISSION_START may have reached the vehicle after the RTL.
+            await self._command_mode("RTL")
+            return True
         await self._to(S.AIRBORNE, "took off in AUTO", **self._position())
         return True
+
+    async def _disarm_on_pad(self) -> None:
+        if self.link.armed and not _is_airborne(self.link):
+            try:
+                await self.link.disarm()
+            except VehicleLinkError as disarm_exc:
+                log.error("vehicle %s: disarm after a stopped launch failed: %s", self.link.sysid, disarm_exc)
 
     async def _command_mode(self, mode: str) -> None:
         self._commanded_mode = mode
@@ -224,7 +252,19 @@ class SortieRunner:
     # --- operator actions -----------------------------------------------------------------------------
 
     async def abort(self, reason: str = "operator abort", **data: Any) -> None:
-        """Return to launch now (RTL) and enter ``aborted``; ``data`` goes with the transition."""
+        """Abort the sortie; ``data`` goes with the transition.
+
+        In the air (or armed for take-off): return to launch now (RTL) and enter ``aborted``; the
+        flight completes when the vehicle is down. Not yet armed (``uploading``/``ready``): the launch
+        is called off — ``aborted`` then ``cancelled`` at once, nothing is commanded to the vehicle,
+        and a preparation or launch in progress stops before its next step (it checks the state after
+        every await: it never arms, and disarms what an arm already on its way armed).
+        """
+        if not self._was_airborne and not self.link.armed and self.state in (S.UPLOADING, S.READY):
+            await self._to(S.ABORTED, reason, **data)
+            await self._to(S.CANCELLED, "aborted before take-off: the vehicle never left the pad",
+                           **{k: v for k, v in data.items() if k == "requested_by"})
+            return
         await self._command_mode("RTL")
         await self._to(S.ABORTED, reason, mode="RTL", **data)
 

@@ -45,6 +45,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("POST", "/api/v1/sorties/{sortie_id}/abort"): {A, D},
     ("POST", "/api/v1/sorties/{sortie_id}/land"): {A, D},
     ("POST", "/api/v1/sorties/{sortie_id}/continue"): {A, D},
+    ("POST", "/api/v1/sorties/{sortie_id}/resolve"): {A, D},
     ("GET", "/api/v1/board"): {A, D},
     ("GET", "/api/v1/stats/daily"): {A, D},
     ("GET", "/api/v1/alerts"): {A, D},

@@ -49,7 +49,7 @@ class ControllerProcess:
     """``dispatch serve`` with the executor on, as a real process (killed with SIGKILL by the tests)."""
 
     def __init__(self, *, database_url: str, instance_id: str, data_dir: Path, speedup: float,
-                 tick_s: float = 0.2) -> None:
+                 tick_s: float = 0.2, lease_s: float | None = None) -> None:
         self.instance_id = instance_id
         self.port = free_port()
         self.log_path = data_dir / f"controller-{instance_id}.log"
@@ -57,6 +57,8 @@ class ControllerProcess:
                     "DISPATCH_EXECUTOR_TICK_S": str(tick_s), "DISPATCH_GCS_HEARTBEAT_PERIOD_S": str(1.0 / speedup),
                     "DISPATCH_INSTANCE_ID": instance_id, "DISPATCH_SECRET_KEY": TEST_SECRET,
                     "DISPATCH_ENVIRONMENT": "test", "DISPATCH_DATA_DIR": str(data_dir)}
+        if lease_s is not None:
+            self.env["DISPATCH_EXECUTOR_LEASE_S"] = str(lease_s)
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 

@@ -21,7 +21,6 @@ from controller.db import migrate
 from controller.db.engine import make_engine, make_session_factory, transaction
 from controller.db.models import Drone, Pad, Parcel, Sortie, SortieParcel
 from controller.domain.parcel_input import ParcelInput
-from controller.operations.executor import LEASE_S
 from controller.services import auth, parcels
 from controller.services.auth import Role
 from tests.conftest import TEST_SECRET, install_shengsi
@@ -30,7 +29,10 @@ from tests.reliability.conftest import ControllerProcess, SimProcess, island_cop
 
 pytestmark = pytest.mark.postgres
 
-SPEEDUP = 10.0  # a 3.9 km sortie lasts ~30 s wall: long enough to outlive a lease and be taken over in flight
+SPEEDUP = 20.0  # a 3.9 km sortie lasts ~15 s wall: long enough to outlive a lease and be taken over in flight
+# Shorter than the 15 s default (DISPATCH_EXECUTOR_LEASE_S) so the takeover fits the suite's time budget; the
+# mechanism does not depend on the length, and 6 s is still 30 executor ticks.
+LEASE_S = 6.0
 DRONES = {"d01": 47, "d02": 48, "d07": 49, "d03": 50}  # drone -> simulator instance (ports 6230..6260)
 TAKEOVER_SLACK_S = 6.0
 
@@ -58,7 +60,8 @@ def test_two_controllers_share_work_and_take_over_after_kill9(postgres_url, tmp_
                 id=f"PS{i}", origin="caiyuan-dc", destination="wulong-station", weight_kg=1.0,
                 length_cm=20, width_cm=20, height_cm=20), actor="test")
     sims: dict[str, SimProcess] = {}
-    controllers = [ControllerProcess(database_url=postgres_url, instance_id=name, data_dir=tmp_path, speedup=SPEEDUP)
+    controllers = [ControllerProcess(database_url=postgres_url, instance_id=name, data_dir=tmp_path, speedup=SPEEDUP,
+                                     lease_s=LEASE_S)
                    for name in ("ctl-a", "ctl-b")]
     try:
         with factory() as session:

@@ -211,6 +211,53 @@ async def test_abort_returns_to_nearest_rally_point_or_home(vehicle: TestVehicle
         await assert_down_and_disarmed_near(link, *target, within_m=10.0)
 
 
+async def test_abort_just_before_arming_cancels_and_never_arms(vehicle: TestVehicle) -> None:
+    """An operator abort that arrives while the launch is under way (here: as the launch marker is
+    written, the last step before arming) calls the launch off: the vehicle is never armed."""
+    record = Recorder()
+    async with connect(vehicle) as link:
+        armed_seen: list[bool] = []
+        link_watch = asyncio.create_task(_record_armed(link, armed_seen))
+
+        async def operator_aborts_now(battery_pct: float | None) -> None:
+            await runner.abort("operator: pad crew still on the pad", requested_by="dispatcher-li")
+
+        runner = SortieRunner(link, plan_for(vehicle), on_transition=record, before_arm=operator_aborts_now,
+                              timing=SortieTiming(flight_timeout_s=80.0))
+        final = await runner.run()
+        await asyncio.sleep(0.5)  # an arm command would show in a heartbeat by now
+        link_watch.cancel()
+        assert final is SortieState.CANCELLED, record
+        assert record.states == ["uploading", "ready", "aborted", "cancelled"], record
+        assert not link.armed and not any(armed_seen), "the vehicle was armed after the abort"
+
+
+async def test_abort_during_upload_stops_before_ready(vehicle: TestVehicle) -> None:
+    """An abort while the mission is being uploaded: the preparation stops, nothing is armed."""
+    record = Recorder()
+    async with connect(vehicle) as link:
+        pending: list[asyncio.Task] = []
+
+        async def on_transition(state: str, reason: str, data: dict) -> None:
+            await record(state, reason, data)
+            if state == "uploading":  # the operator's abort lands while the fence is on its way
+                pending.append(asyncio.create_task(runner.abort("operator abort", requested_by="dispatcher-li")))
+
+        runner = SortieRunner(link, plan_for(vehicle), on_transition=on_transition,
+                              timing=SortieTiming(flight_timeout_s=80.0))
+        final = await runner.run()
+        await asyncio.gather(*pending)
+        assert final is SortieState.CANCELLED, record
+        assert record.states == ["uploading", "aborted", "cancelled"], record
+        assert not link.armed
+
+
+async def _record_armed(link: VehicleLink, seen: list[bool]) -> None:
+    while True:
+        seen.append(bool(link.armed))
+        await link.wait_change(timeout_s=1.0)
+
+
 async def test_link_loss_on_the_ground_and_restore_events(vehicle: TestVehicle, fault_proxy) -> None:
     proxy = fault_proxy(vehicle)
     async with connect(vehicle, proxy.url) as link:

@@ -36,6 +36,13 @@ class ReasonIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    flown: bool = Field(description="true: the whole mission was flown and the parcels left at their stops; "
+                                    "false: the drone never left the pad")
+    reason: str = Field(min_length=1, max_length=500, description="What was checked (who looked at the drone)")
+
+
 class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(default="", max_length=500)
@@ -106,3 +113,12 @@ async def continue_mission(sortie_id: str, body: ActionIn, request: Request, use
     """Resume the mission (AUTO) after a hold or a conformance alert."""
     return await request.app.state.operations.continue_mission(sortie_id, actor=user.name,
                                                                reason=body.reason or "continue")
+
+
+@router.post("/{sortie_id}/resolve")
+async def resolve(sortie_id: str, body: ResolveIn, request: Request, user: Staff) -> dict[str, Any]:
+    """Settle a sortie the controller handed to an operator (alert ``launch_outcome_unknown``, or an
+    executor that gave up): flown -> ``completed``, parcels delivered at their stops; not flown ->
+    ``cancelled``, parcels back to the pool. 409 while a controller is driving the sortie."""
+    return await request.app.state.operations.resolve(sortie_id, flown=body.flown, actor=user.name,
+                                                      reason=body.reason)
