@@ -275,6 +275,41 @@ def test_language_toggle_and_admin_page(browser, live_controller) -> None:  # ty
     context.close()
 
 
+def test_a_sortie_handed_to_an_operator_is_settled_from_its_card(page, live_controller) -> None:  # type: ignore[no-untyped-def]
+    """The controller could not tell whether a ready sortie flew (alert ``launch_outcome_unknown``): its
+    card offers "it flew" / "it never took off"; settling needs a reason and cancels it here."""
+    from controller.db.engine import transaction
+    from controller.db.models import Alert
+    from controller.domain.sortie_states import SortieState
+    from controller.services import sorties
+
+    target = next(s for s in planned(live_controller) if s["id"] != live_controller.history["voided"])
+    with live_controller.api() as client:
+        assert client.post(f"/sorties/{target['id']}/approve", json={"plan_hash": target["plan_hash"]}).status_code == 200
+    with transaction(live_controller.factory) as session:
+        sortie = sorties.get_sortie(session, target["id"], for_update=True)
+        for to_state in (SortieState.UPLOADING, SortieState.READY):
+            sorties.transition(session, sortie=sortie, to_state=to_state, actor="controller:test", reason="test")
+        session.add(Alert(severity="critical", kind="launch_outcome_unknown", object_type="sortie",
+                          object_id=target["id"], message=f"sortie {target['id']}: no battery level"))
+    open_ops(page, live_controller)
+    card = page.locator(f'#active [data-sortie-id="{target["id"]}"]')
+    expect(card.get_by_test_id("sortie-state")).to_have_text("就绪")
+    card.locator("[data-action=settle-not-flown]").click()
+    page.get_by_test_id("confirm-ok").click()  # no reason given
+    expect(page.locator("#queue-message")).to_contain_text("请写明核实情况")
+    assert sortie_state(live_controller, target["id"])["state"] == "ready"
+    card.locator("[data-action=settle-not-flown]").click()
+    page.fill("#confirm-reason", "pad crew: box still on the drone, motors cold")
+    page.get_by_test_id("confirm-ok").click()
+    expect(card).to_have_count(0)
+    after = sortie_state(live_controller, target["id"])
+    assert after["state"] == "cancelled"
+    assert [t["to_state"] for t in after["transitions"]][-2:] == ["aborted", "cancelled"]
+    assert after["transitions"][-2]["actor"] == "dispatcher-1"
+    assert "box still on the drone" in after["transitions"][-2]["reason"]
+
+
 def test_publish_screenshots_for_the_readme() -> None:
     """Copy the screenshots taken above to docs/screenshots/ (committed, shown in the README).
 

@@ -9,6 +9,7 @@ const ACTIVE = ["approved", "uploading", "ready", "airborne", "delivering", "ret
   "failsafe", "aborted", "diverted"];
 const FLYING = new Set(["airborne", "delivering", "returning", "landing", "link_lost", "failsafe", "aborted", "diverted"]);
 const STAFF = new Set(["admin", "dispatcher"]);
+const SETTLE_ALERTS = new Set(["launch_outcome_unknown", "executor_error"]);
 
 const state = {
   me: null, network: null, sorties: [], alerts: [], board: null, parcel: null, newCode: null, stats: null, view: null,
@@ -204,6 +205,8 @@ function activeCard(s) {
   const alerts = state.alerts.filter((a) => a.object_type === "sortie" && a.object_id === s.id)
     .concat(state.alerts.filter((a) => a.object_type === "drone" && a.object_id === s.drone_id));
   const canLand = FLYING.has(s.state);
+  // The controller handed this sortie to an operator: someone checks the drone and settles it.
+  const canSettle = alerts.some((a) => a.object_type === "sortie" && SETTLE_ALERTS.has(a.kind) && !a.acknowledged_at);
   return `<article class="sortie-card active-card${s.id === state.selected ? " selected" : ""}" data-sortie-id="${esc(s.id)}" data-state="${esc(s.state)}">
     <header><b class="sortie-id">${esc(s.id)}</b> <span class="drone">${esc(s.drone_name)}</span>
       <span class="badge state-${esc(s.state)}" data-testid="sortie-state">${t(`ss_${s.state}`)}</span></header>
@@ -219,6 +222,8 @@ function activeCard(s) {
     <div class="actions">
       <button type="button" class="danger" data-action="abort">${t("abort")}</button>
       ${canLand ? `<button type="button" class="warn" data-action="land">${t("land")}</button>` : ""}
+      ${canSettle ? `<button type="button" data-action="settle-flown">${t("settleFlown")}</button>
+        <button type="button" data-action="settle-not-flown">${t("settleNotFlown")}</button>` : ""}
     </div>
   </article>`;
 }
@@ -268,6 +273,13 @@ async function onQueueClick(event) {
       const answer = await confirmDialog(`${t(action === "abort" ? "confirmAbort" : "confirmLand")} ${id}`);
       if (!answer) return;
       await post(`/sorties/${encodeURIComponent(id)}/${action}`, { reason: answer.reason });
+      await loadOps();
+    } else if (action === "settle-flown" || action === "settle-not-flown") {
+      const flown = action === "settle-flown";
+      const answer = await confirmDialog(`${t(flown ? "confirmSettleFlown" : "confirmSettleNotFlown")} ${id}`);
+      if (!answer) return;
+      if (!answer.reason.trim()) { $("#queue-message").textContent = t("settleNeedsReason"); return; }
+      await post(`/sorties/${encodeURIComponent(id)}/resolve`, { flown, reason: answer.reason.trim() });
       await loadOps();
     } else if (!event.target.closest("input, button, form, label")) {
       await showDetail(id);
