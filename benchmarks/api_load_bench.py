@@ -16,9 +16,10 @@ two ways:
   ``(k + j n) / R``, wrk2's model), whatever the answers do; each latency counts from the request's
   *intended* send time, so a stalled server is charged for every request it held up (no coordinated
   omission). The generator is Python on uvloop with raw sockets, in this process; it reports how
-  many requests it sent more than 2 ms late while their connection was free (its own lag; more
-  than 1 % marks the row as not a server figure) and how many were due while their connection still
-  waited for an answer (the server's backlog, included in the latencies).
+  many requests it sent more than 2 ms late while their connection was free (its own lag, mostly
+  the CPU it shares with the servers; it is in the latencies, which can only make them worse, and
+  more than 1 % is flagged) and how many were due while their connection still waited for an answer
+  (the server's backlog, included in the latencies).
 
 Both share the two cores with the servers, and the tables say which generator ran.
 
@@ -707,7 +708,7 @@ def _print_open_loop(results: list[OpenLoopResult]) -> None:
         errors = f"{r.errors}" if not r.expected_errors else f"{r.errors}/{r.expected_errors}"
         goal = "ok" if r.goal_met() else "MISSED"
         if r.generator_late > 0.01 * r.scheduled:
-            goal += " (generator late: not a server figure)"
+            goal += f" (generator late for {r.generator_late / r.scheduled:.0%}: its lag is in the latencies)"
         print(f"{r.name:38} {r.answered:6d}/{r.scheduled:<6d} {r.rps:6.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} "
               f"{r.max_ms:7.1f} {errors:>9} {r.backlogged:7d} {r.generator_late:8d} "
               f"{r.generator_lag_p99_ms:7.2f} {r.p99_ms / base.p99_ms:8.2f}  {goal if r is not base else ''}")
