@@ -14,8 +14,13 @@ Algorithm (construction + local search, chosen on evidence: see `benchmarks/sche
 4. Place each sortie in 4D (`airspace`): preferred layer, else another layer, else shift.
    Then re-pack (`Scheduler.top_up`): placed sorties with spare payload/volume take parcels for
    their stops that would otherwise not fly (fleet out of time), limits re-checked, times unchanged.
-5. Parcels that do not fly go to the next ferry/bus run with room, with the reason; what cannot
-   be served within the horizon is reported unassigned with the reason.
+5. Rescue (`rescue_perishables`, objective 1): perishables that did not fly and have no on-time
+   ferry/bus get flights in the drones' idle windows - typically a smaller model, whose box the
+   hauler-sized loads did not fit - with an empty flight to the parcel's pad and back to where the
+   drone's next sortie leaves if needed; placed sorties keep their times.
+6. Parcels that do not fly go to the next ferry/bus run with room, with the reason; what cannot
+   be served within the horizon is reported unassigned with the reason. Perishables the ferry/bus
+   brings late or cannot take get a second rescue, and the boxes they free go to the unserved.
 
 Bus + drone journeys: a parcel whose origin or destination has no pad, but lies on a bus line that
 also calls at a service point with a pad (the hub), and that no single ferry/bus line serves end to
@@ -30,6 +35,7 @@ Deterministic: all ties break on ids; the only randomness (local-search order) u
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import random
@@ -58,6 +64,7 @@ from controller.scheduling.surface import SurfaceRouter
 
 
 _TOP_UP_MISSES = 400  # candidates that do not fit before `top_up` gives up on a sortie
+_RESCUE_TRIES = 8  # drone windows tried per perishable in `rescue_perishables` (best estimate first)
 
 
 def _ts(t: datetime) -> float:
@@ -81,6 +88,9 @@ class _Drone:
     free_s: float
     soc_wh: float
     flown: int = 0
+    # Placed sorties, by departure: (depart s, arrive s, origin pad, last stop). Assignment appends
+    # at the end; `rescue_perishables` also inserts flights into the idle gaps between them.
+    busy: list[tuple[float, float, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -150,8 +160,10 @@ class Scheduler:
         self._flown: list[_Flown] = []
         self.unassigned: list[Unassigned] = []
         self.to_surface: list[tuple[Parcel, str]] = []
+        self._why_not_flown: dict[str, str] = {}  # unassigned parcel id -> why it did not fly
         self.counters = {"layer_changes": 0, "departure_shifts": 0, "productive_repositions": 0,
-                         "last_mile_without_bus": 0, "topped_up_parcels": 0}
+                         "last_mile_without_bus": 0, "topped_up_parcels": 0,
+                         "rescue_flights": 0, "rescued_perishables": 0}
         self.hubs = bus_hubs(problem)
         self.journeys: dict[str, Journey] = {}
         self.originals: dict[str, Parcel] = {}  # parcel id -> the input parcel of a bus + drone journey
@@ -531,12 +543,25 @@ class Scheduler:
 
     def _place(self, sortie_id: str, spec: DroneSpec, origin: str, route: RouteEval, depart_s: float
                ) -> tuple[float, float, SeparationDecision] | None:
+        slot = self._find_slot(spec, origin, route, depart_s)
+        if slot is None:
+            return None
+        self._reserve(sortie_id, origin, route, slot)
+        return slot[0], slot[1], slot[2]
+
+    def _find_slot(self, spec: DroneSpec, origin: str, route: RouteEval, depart_s: float,
+                   latest_s: float | None = None) -> tuple[float, float, SeparationDecision, tuple] | None:
+        """Return (departure s, layer m, decision, segments) of the first conflict-free slot at or after
+        `depart_s` (shifted by steps up to the configured maximum and `latest_s`), without reserving it."""
         layers = self.airspace.layers_m
         base = self._segments(origin, route, 0.0)
         shift = 0.0
         blocked_by: list[str] = []
         pad_busy = False
-        while shift <= self.cfg.max_departure_shift_s + 1e-9:
+        last = depart_s + self.cfg.max_departure_shift_s + 1e-9
+        if latest_s is not None:
+            last = min(last, latest_s + 1e-9)
+        while depart_s + shift <= last:
             t = depart_s + shift
             if t + route.duration_s > self.end_s:
                 return None
@@ -554,21 +579,26 @@ class Scheduler:
                     if not conflicts:
                         avoided = tuple(sorted({c for cs in conflicts_per_layer for c in cs} | set(blocked_by)))
                         reason = self._reason(layer, layers[0], shift, conflicts_per_layer, blocked_by, pad_busy)
-                        for pad, a, b in self._pad_ops(origin, route, t):
-                            self.pad_slots.add(pad, a, b)
-                        self.airspace.add(sortie_id, segs, layer)
-                        if layer != layers[0]:
-                            self.counters["layer_changes"] += 1
-                        if shift > 0:
-                            self.counters["departure_shifts"] += 1
                         return t, layer, SeparationDecision(altitude_m=layer, shift_s=shift, reason=reason,
-                                                            avoided_sortie_ids=avoided)
+                                                            avoided_sortie_ids=avoided), segs
                     conflicts_per_layer.append(conflicts)
                 blocked_by = sorted({c for cs in conflicts_per_layer for c in cs} | set(blocked_by))
             else:
                 pad_busy = True
             shift += self.cfg.departure_shift_step_s
         return None
+
+    def _reserve(self, sortie_id: str, origin: str, route: RouteEval,
+                 slot: tuple[float, float, SeparationDecision, tuple]) -> None:
+        """Reserve the pad slots and airspace of a slot `_find_slot` returned."""
+        t, layer, decision, segs = slot
+        for pad, a, b in self._pad_ops(origin, route, t):
+            self.pad_slots.add(pad, a, b)
+        self.airspace.add(sortie_id, segs, layer)
+        if layer != self.airspace.layers_m[0]:
+            self.counters["layer_changes"] += 1
+        if decision.shift_s > 0:
+            self.counters["departure_shifts"] += 1
 
     def _reason(self, layer: float, preferred: float, shift: float, conflicts_per_layer: list[list[str]],
                 blocked_by: list[str], pad_busy: bool) -> str:
@@ -611,6 +641,7 @@ class Scheduler:
         drone.free_s = depart + route.duration_s + self.cfg.turnaround_s
         drone.soc_wh = drone.spec.battery_wh  # swapped during the turnaround
         drone.flown += 1
+        drone.busy.append((depart, depart + route.duration_s, origin, route.stops[-1]))
         return True
 
     def _sortie(self, sortie_id: str, drone: _Drone, origin: str, route: RouteEval,
@@ -744,6 +775,207 @@ class Scheduler:
                                                  old.altitude_m, old.separation, old.purpose)
             self.counters["topped_up_parcels"] += len(added)
 
+    # -- perishables rescued with idle drone time ---------------------------------------------
+
+    def _gaps(self, drone: _Drone) -> list[tuple[float, str, float | None, str | None, float]]:
+        """Return the drone's idle windows as (free from s, at pad, next departure s or None, that
+        sortie's origin pad or None, state of charge Wh). A flight inserted into a window must end
+        a turnaround before the next departure, at the next sortie's origin."""
+        turn = self.cfg.turnaround_s
+        out: list[tuple[float, str, float | None, str | None, float]] = []
+        t = max(_ts(drone.state.available_at), self.start_s)
+        pad, soc = drone.state.pad_id, drone.state.battery_wh
+        for dep, arr, origin, last in drone.busy:
+            if dep - turn > t + 1e-6:
+                out.append((t, pad, dep, origin, soc))
+            t, pad, soc = arr + turn, last, drone.spec.battery_wh
+        out.append((t, pad, None, None, soc))
+        return out
+
+    def _repo_route(self, spec: DroneSpec, a: str, b: str) -> RouteEval | None:
+        """Return the empty flight a -> b of `spec` if it is feasible within a full battery, else None."""
+        key = (spec.model_id, a, (b,), "repo")
+        hit = self._routes_seen.get(key)
+        if hit is None:
+            hit = self._routes_seen[key] = self.evaluators[spec.model_id].evaluate(a, (b,), {b: 0.0})
+        return hit if hit.feasible and hit.energy_wh <= self.budget_wh(spec) + 1e-9 else None
+
+    def _timed_slot(self, drone: _Drone, origin: str, route: RouteEval, earliest_s: float, latest_s: float,
+                    parcels: list[tuple[Parcel, str]], soc_wh: float
+                    ) -> tuple[_Timing, tuple[float, float, SeparationDecision, tuple]] | None:
+        """Return timing and a conflict-free slot departing in [earliest_s, latest_s], or None."""
+        tm = self._timing(drone, origin, route, earliest_s, parcels, soc_wh, False)
+        if tm is None or tm.depart_s > latest_s + 1e-6:
+            return None
+        slot = self._find_slot(drone.spec, origin, route, tm.depart_s, latest_s=latest_s)
+        if slot is None:
+            return None
+        if slot[0] != tm.depart_s:
+            tm = self._timing(drone, origin, route, slot[0], parcels, tm.soc_wh, tm.swap_before)
+            if tm is None or tm.depart_s != slot[0]:
+                return None
+        return tm, slot
+
+    def _chain(self, drone: _Drone, gap: tuple[float, str, float | None, str | None, float], origin: str,
+               route: RouteEval, parcels: list[tuple[Parcel, str]], due_s: float) -> list | None:
+        """Plan, inside one idle window, [empty flight to `origin`] + the delivery `route` arriving at its
+        last stop by `due_s` + [empty flight to the next sortie's origin]; return the flights as
+        (route, origin, parcels, timing, slot, purpose), nothing reserved yet, or None."""
+        t0, pad, t1, nxt, soc = gap
+        spec, turn = drone.spec, self.cfg.turnaround_s
+        back = None
+        if t1 is not None and nxt != route.stops[-1]:
+            back = self._repo_route(spec, route.stops[-1], nxt)  # type: ignore[arg-type]
+            if back is None:
+                return None
+        latest = due_s - route.duration_s
+        if t1 is not None:
+            latest = min(latest, t1 - turn - route.duration_s - (back.duration_s + turn if back else 0.0))
+        ready = max(_ts(max(p.ready_at for p, _ in parcels)), self.start_s)
+        flights = []
+        t = t0
+        if pad != origin:
+            repo = self._repo_route(spec, pad, origin)
+            if repo is None:
+                return None
+            got = self._timed_slot(drone, pad, repo, max(t, ready - turn - repo.duration_s),
+                                   latest - turn - repo.duration_s, [], soc)
+            if got is None:
+                return None
+            flights.append((repo, pad, [], got[0], got[1], "reposition"))
+            t, soc = got[0].arrive_s + turn, spec.battery_wh
+        got = self._timed_slot(drone, origin, route, max(t, ready), latest, parcels, soc)
+        if got is None:
+            return None
+        flights.append((route, origin, parcels, got[0], got[1], "delivery"))
+        if back is not None:
+            t = got[0].arrive_s + turn
+            got = self._timed_slot(drone, route.stops[-1], back, t, t1 - turn - back.duration_s,  # type: ignore[operator]
+                                   [], spec.battery_wh)
+            if got is None:
+                return None
+            flights.append((back, route.stops[-1], [], got[0], got[1], "reposition"))
+        return flights
+
+    def _insert(self, drone: _Drone, flights: list) -> None:
+        """Reserve and record the flights of a chain `_chain` planned (in time order)."""
+        for route, origin, parcels, timing, slot, purpose in flights:
+            sortie_id = f"S{len(self.sorties) + 1:05d}"
+            self._reserve(sortie_id, origin, route, slot)
+            self.sorties.append(self._sortie(sortie_id, drone, origin, route, parcels, timing, slot[1], slot[2],
+                                             purpose))
+            if purpose == "delivery":
+                self._flown.append(_Flown(index=len(self.sorties) - 1, drone=drone, origin=origin, route=route,
+                                          parcels=list(parcels), timing=timing))
+            bisect.insort(drone.busy, (timing.depart_s, timing.arrive_s, origin, route.stops[-1]))
+            drone.flown += 1
+            if timing.arrive_s + self.cfg.turnaround_s > drone.free_s:
+                drone.pad, drone.free_s = route.stops[-1], timing.arrive_s + self.cfg.turnaround_s
+
+    def rescue_perishables(self, targets: list[tuple[Parcel, str, str]], drones: list[_Drone],
+                           fill: dict[tuple[str, str], list[Parcel]]) -> set[str]:
+        """Fly perishables that would otherwise miss their deadline in the drones' idle time (objective 1).
+
+        Assignment gives each drone sorties in load order and packs loads for the largest model, so
+        drones of a smaller model whose box the loads do not fit stay idle, and gaps between sorties
+        go unused, while perishables wait for a late ferry or are not served at all. Here each target
+        (parcel, origin pad, destination pad), most urgent first, gets the drone window in which it
+        arrives by its deadline with the fewest extra flights (an empty flight to the origin if the
+        drone is elsewhere, the delivery, an empty flight back to where the drone's next sortie leaves),
+        then the earliest departure; the delivery then takes more targets for the same stop that are
+        ready and on time, then `fill` parcels (no deadline at stake) while payload, box and energy
+        allow. Placed sorties never move; every flight is separated and pad-slotted like the others.
+
+        Returns the ids of the parcels flown.
+        """
+        pool: dict[tuple[str, str], list[tuple[float, Parcel]]] = {}
+        for p, o, d in targets:
+            pool.setdefault((o, d), []).append((_ts(p.due_at) if p.due_at else math.inf, p))
+        for cands in pool.values():
+            cands.sort(key=lambda c: (c[0], c[1].parcel_id))
+        taken: set[str] = set()
+        specs = [s for s in self.fleet_specs if s.model_id in self.evaluators]
+        order = sorted(targets, key=lambda it: (_ts(it[0].due_at) if it[0].due_at else math.inf, it[0].parcel_id))
+        for p, o, d in order:
+            if p.parcel_id in taken or p.due_at is None:
+                continue
+            due = _ts(p.due_at)
+            options = []
+            for spec in specs:
+                if p.weight_kg > spec.max_payload_kg + 1e-9 or p.volume_l > spec.max_box_volume_l + 1e-9:
+                    continue
+                route = self.evaluators[spec.model_id].evaluate(o, (d,), {d: p.weight_kg})
+                if not route.feasible or route.energy_wh > self.budget_wh(spec) + 1e-9:
+                    continue
+                if _ts(p.ready_at) + route.duration_s > due:
+                    continue
+                for drone in drones:
+                    if drone.spec is not spec:
+                        continue
+                    for gap in self._gaps(drone):
+                        t0, pad, t1, nxt, _ = gap
+                        repo = 0.0 if pad == o else None
+                        if repo is None:
+                            r = self._repo_route(spec, pad, o)
+                            if r is None:
+                                continue
+                            repo = r.duration_s + self.cfg.turnaround_s
+                        dep = max(t0 + repo, _ts(p.ready_at))
+                        if dep + route.duration_s > due or (t1 is not None and dep + route.duration_s
+                                                              + self.cfg.turnaround_s > t1):
+                            continue
+                        flights = 1 + (pad != o) + (t1 is not None and nxt != d)
+                        options.append((flights, dep, -spec.max_box_volume_l, drone.state.drone_id, drone, gap,
+                                        route))
+            options.sort(key=lambda x: x[:4])
+            for _, _, _, _, drone, gap, route in options[:_RESCUE_TRIES]:
+                chain = self._chain(drone, gap, o, route, [(p, d)], due)
+                if chain is not None:
+                    break
+            else:
+                continue
+            delivery = next(i for i, f in enumerate(chain) if f[5] == "delivery")
+            chain[delivery] = self._fill(drone, chain[delivery], pool.get((o, d), []), fill.get((o, d), []),
+                                         taken | {p.parcel_id})
+            self._insert(drone, chain)
+            ids = {q.parcel_id for q, _ in chain[delivery][2]}
+            taken |= ids
+            self.counters["rescue_flights"] += len(chain)
+            if (o, d) in fill:
+                fill[o, d] = [q for q in fill[o, d] if q.parcel_id not in ids]
+        return taken
+
+    def _fill(self, drone: _Drone, flight: tuple, targets: list[tuple[float, Parcel]], extra: list[Parcel],
+              taken: set[str]) -> tuple:
+        """Return the delivery `flight` with more targets (most urgent first), then `extra` parcels,
+        loaded while they are ready at departure, on time, and payload, box and energy hold."""
+        route, origin, parcels, timing, slot, purpose = flight
+        spec, ev = drone.spec, self.evaluators[drone.spec.model_id]
+        (stop,) = route.stops
+        depart = timing.depart_s
+        kg = sum(q.weight_kg for q, _ in parcels)
+        litres = sum(q.volume_l for q, _ in parcels)
+        parcels = list(parcels)
+        cands = [q for _, q in targets] + extra
+        for q in cands:
+            if q.parcel_id in taken or _ts(q.ready_at) > depart + 1e-6:
+                continue
+            if q.due_at is not None and depart + route.duration_s > _ts(q.due_at) + 1e-6:
+                continue
+            if kg + q.weight_kg > spec.max_payload_kg + 1e-9 or litres + q.volume_l > spec.max_box_volume_l + 1e-9:
+                continue
+            trial = ev.evaluate(origin, (stop,), {stop: kg + q.weight_kg})
+            if not trial.feasible or trial.energy_wh > self.budget_wh(spec) + 1e-9:
+                continue
+            energy, wind, leg_e = self._flight_energy(spec, origin, trial, depart)
+            if energy > self.budget_wh(spec, timing.soc_wh) + 1e-9:
+                continue
+            parcels.append((q, stop))
+            taken = taken | {q.parcel_id}
+            route, kg, litres = trial, kg + q.weight_kg, litres + q.volume_l
+            timing = dataclasses.replace(timing, energy_wh=energy, wind=wind, leg_energy_wh=leg_e)
+        return route, origin, parcels, timing, slot, purpose
+
     # -- surface fallback ----------------------------------------------------------------------
 
     def route_surface(self) -> None:
@@ -759,10 +991,76 @@ class Scheduler:
                 parcel = self.originals[parcel.parcel_id]
             opt = self.surface.best_option(parcel, max(parcel.ready_at, self.p.start_at))
             if opt is None:
+                self._why_not_flown[parcel.parcel_id] = why
                 self.unassigned.append(Unassigned(parcel_id=parcel.parcel_id,
                                                   reason=f"{why}; {self.surface.no_option_reason(parcel)}"))
             else:
                 self.surface.assign(parcel, opt, why)
+
+    def _pads_of(self, parcel: Parcel) -> tuple[str, str] | None:
+        o, d = self.p.service_point_pads.get(parcel.origin), self.p.service_point_pads.get(parcel.destination)
+        return (o, d) if o and d else None
+
+    def _on_time_by_surface(self, parcel: Parcel) -> bool:
+        opt = self.surface.best_option(parcel, max(parcel.ready_at, self.p.start_at))
+        return opt is not None and parcel.due_at is not None and opt.arrive_at <= parcel.due_at
+
+    def rescue_before_surface(self, drones: list[_Drone]) -> None:
+        """Rescue perishables that did not fly and have no on-time ferry/bus (bus + drone legs included:
+        their first-mile bus stays booked)."""
+        targets, fill = [], {}
+        for parcel, _ in self.to_surface:
+            pads = self._pads_of(parcel)
+            if pads is None:
+                continue
+            original = self.originals.get(parcel.parcel_id, parcel)
+            if parcel.perishable and parcel.due_at is not None and not self._on_time_by_surface(original):
+                targets.append((parcel, *pads))
+            else:
+                fill.setdefault(pads, []).append(parcel)
+        if not targets:
+            return
+        for cands in fill.values():
+            cands.sort(key=lambda q: (0 if q.perishable and q.due_at else 1, _ts(q.due_at) if q.due_at else 0.0,
+                                      _ts(q.ready_at), q.parcel_id))
+        taken = self.rescue_perishables(targets, drones, fill)
+        self.counters["rescued_perishables"] += sum(1 for p, _, _ in targets if p.parcel_id in taken)
+        self.to_surface = [(p, why) for p, why in self.to_surface if p.parcel_id not in taken]
+
+    def rescue_after_surface(self, drones: list[_Drone]) -> None:
+        """Rescue perishables the ferry/bus brings late or cannot take at all, then give the boxes they
+        free to parcels still unserved (most urgent first)."""
+        by_id = {p.parcel_id: p for p in self.p.parcels}
+        late = {pid for leg in self.surface.legs() for pid in leg.late_parcel_ids}
+        unserved = {u.parcel_id for u in self.unassigned}
+        targets, fill = [], {}
+        for pid in sorted(late | unserved):
+            p = by_id[pid]
+            pads = self._pads_of(p)
+            if pads is None or pid in self.originals:
+                continue
+            if p.perishable and p.due_at is not None:
+                targets.append((p, *pads))
+            elif pid in unserved:
+                fill.setdefault(pads, []).append(p)
+        if not targets:
+            return
+        taken = self.rescue_perishables(targets, drones, fill)
+        self.counters["rescued_perishables"] += sum(1 for p, _, _ in targets if p.parcel_id in taken)
+        for pid in sorted(taken - unserved):
+            self.surface.release(pid)
+        self.unassigned = [u for u in self.unassigned if u.parcel_id not in taken]
+        # Boxes freed on ferries/buses: retry the unserved that lacked room (perishables first).
+        retry = sorted((by_id[u.parcel_id] for u in self.unassigned
+                        if u.parcel_id in self._why_not_flown and u.parcel_id in by_id), key=lambda q: (
+            0 if q.perishable and q.due_at else 1, _ts(q.due_at) if q.due_at else 0.0, _ts(q.ready_at), q.parcel_id))
+        placed = set()
+        for q in retry:
+            opt = self.surface.best_option(q, max(q.ready_at, self.p.start_at))
+            if opt is not None:
+                self.surface.assign(q, opt, self._why_not_flown[q.parcel_id])
+                placed.add(q.parcel_id)
+        self.unassigned = [u for u in self.unassigned if u.parcel_id not in placed]
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -777,7 +1075,9 @@ class Scheduler:
         ]
         self.assign(loads, drones)
         self.top_up()
+        self.rescue_before_surface(drones)
         self.route_surface()
+        self.rescue_after_surface(drones)
         self.route_last_mile()
         return self._plan(loads)
 

@@ -211,3 +211,63 @@ def test_larger_model_preferred_over_less_energy_when_both_fit():
     alone = plan_schedule(dataclasses.replace(prob, drones=prob.drones[:1]), estimator())
     (by_courier,) = [s for s in alone.sorties if s.purpose == "delivery"]
     assert by_courier.energy_wh < sortie.energy_wh
+
+
+def _hauler_and_courier(parcels, *, horizon_h):
+    import dataclasses
+
+    from controller.scheduling import DroneState
+
+    courier = dataclasses.replace(HAULER, model_id="courier", max_payload_kg=2.5, battery_wh=900.0,
+                                  max_box_volume_l=12.0)
+    base = problem(parcels, drones=1, horizon_h=horizon_h)
+    return dataclasses.replace(
+        base, drone_specs={"hauler": HAULER, "courier": courier},
+        drones=(DroneState(drone_id="c0", model_id="courier", pad_id="hub", battery_wh=900.0, available_at=T0),
+                DroneState(drone_id="h0", model_id="hauler", pad_id="hub", battery_wh=1800.0, available_at=T0)))
+
+
+def _missed(prob, plan):
+    """Perishables that arrive after their deadline or are not served at all."""
+    late = {p for s in plan.sorties for p in s.late_parcel_ids}
+    late |= {p for leg in plan.surface_legs for p in leg.late_parcel_ids}
+    late |= {u.parcel_id for u in plan.unassigned}
+    return {p.parcel_id for p in prob.parcels if p.perishable and p.parcel_id in late}
+
+
+def test_idle_courier_flies_perishables_whose_hauler_load_found_no_drone_in_time():
+    """Objective 1: loads are packed for the hauler, so a 30 l + 8 l load fits no courier; when the
+    hauler runs out of time such loads found no drone and their perishables went unserved (no ferry
+    comes back within the horizon). The idle courier now flies the small ones, on time, in its
+    free time (empty flight to the pad, delivery), and every placed flight keeps its time."""
+    parcels = []
+    for i in range(4):  # four hauler loads from spoke a to the hub, each a 30 l and an 8 l perishable
+        parcels.append(parcel(f"big{i}", origin="sp-a", dest="sp-hub", kg=1.5, litres=30.0, due_h=1.5,
+                              perishable=True))
+        parcels.append(parcel(f"small{i}", origin="sp-a", dest="sp-hub", kg=1.0, litres=8.0, due_h=1.5,
+                              perishable=True))
+    prob = _hauler_and_courier(parcels, horizon_h=1.5)
+    plan = plan_schedule(prob, estimator())
+    _every_parcel_once(prob, plan)
+    hauler_only = plan_schedule(dataclasses_replace_drones(prob, keep="h0"), estimator())
+    missed, missed_alone = _missed(prob, plan), _missed(prob, hauler_only)
+    assert any(p.startswith("small") for p in missed_alone)  # the case is exercised
+    assert missed < missed_alone
+    by_courier = {p for s in plan.sorties if s.model_id == "courier" for p in s.parcel_ids}
+    assert by_courier and all(p.startswith("small") for p in by_courier)
+    assert not by_courier & missed
+    # The courier's flights form one chain: each leaves where the last landed, a turnaround later.
+    mine = sorted((s for s in plan.sorties if s.drone_id == "c0"), key=lambda s: s.depart_at)
+    for prev, nxt in zip(mine, mine[1:]):
+        assert nxt.origin_pad == prev.stops[-1]
+        assert nxt.depart_at >= prev.arrive_at + timedelta(seconds=300)
+    sched = Scheduler(prob, estimator())
+    sched.run()
+    for pad_id, pad in prob.pads.items():
+        assert sched.pad_slots.peak_usage(pad_id) <= pad.capacity
+
+
+def dataclasses_replace_drones(prob, *, keep):
+    import dataclasses
+
+    return dataclasses.replace(prob, drones=tuple(d for d in prob.drones if d.drone_id == keep))
