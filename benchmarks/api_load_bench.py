@@ -55,6 +55,16 @@ so at most ~35 doors/s per bus before the boards' pulse (50-500 ms per door on r
 500 req/s goal is a software goal for codes; on the real bus valid pickups are bounded by the line,
 wrong and refused codes (no bus traffic) are not.
 
+Measured (2 cores, wrk, two runs of ``--duration 8 --rate 500``; healthz 6316 / 6992 req/s beside):
+saturation, 16 connections — GET parcel 1735 / 1983 req/s (p99 64 / 17 ms), scan 1408 / 1728 (p99
+32 / 14), valid pickups 543 / 909 (p99 40 / 21; before: 60-102 req/s, p99 220-400 ms), wrong codes
+2031 / 3081; open loop at 500 req/s — p99 GET parcel 8.1 / 4.5 ms, scan 6.2 / 4.2, valid pickups
+21 / 49, wrong codes 2.8 / 2.7, all 500 req/s answered. Valid pickups with the 9600-baud gap
+(``--line-gap-ms 3.65``): ~120 req/s, 7.3 ms of each ~8.3 ms being the two gaps. A pty round trip
+to the simulator takes 0.18 ms (``benchmarks/locker_unlock_bench.py``: raw write+read and
+``bus.unlock`` alike), so the pty is not the limit; a valid pickup costs ~1 ms in the bus thread
+(two round trips, the commit's fsync ~0.33 ms) plus the event loop's hand-over, one at a time.
+
 Prints req/s, p50/p99 latency, their ratio to the baseline, and whether the goal (>= 500 req/s with
 p99 < 50 ms) is met. Run: ``.venv/bin/python -m benchmarks.api_load_bench [--duration 5]
 [--connections 16] [--rate 500 [--open-connections 32]] [--pickup-boards 32] [--line-gap-ms 0]
