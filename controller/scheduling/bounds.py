@@ -164,3 +164,163 @@ def sortie_lower_bound(items: Iterable[tuple[Parcel, str, str]], models: Sequenc
             by_volume.append(p.volume_l / b_i)
         total += max(_continuous(by_mass), _continuous(by_volume), _l2(by_mass), _l2(by_volume))
     return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Time-aware bound: departure windows
+# ---------------------------------------------------------------------------------------------
+
+
+def fastest_arrival_s(origin: str, dests: Sequence[str], models: Sequence[ModelLimits], *, max_stops: int,
+                      stop_service_s: float) -> dict[str, float]:
+    """Return, per destination pad, the least time (s) from take-off at `origin` to landing there of
+    any sortie of any of `models`: a path of at most `max_stops` legs under the route evaluators'
+    leg durations, plus `stop_service_s` at each stop passed on the way (inf if none reaches it).
+
+    The planner times every sortie with these evaluators (arrival offsets of `RouteEvaluator.evaluate`),
+    so no sortie reaches a stop sooner after take-off.
+    """
+    nodes = sorted({origin, *dests})
+    out = {d: math.inf for d in dests}
+    for model in models:
+        dur: dict[tuple[str, str], float] = {}
+        for a in nodes:
+            for b in nodes:
+                if a != b:
+                    leg = model.routes.leg(a, b)
+                    if leg.feasible:
+                        dur[a, b] = leg.duration_s
+        best = {n: math.inf for n in nodes}
+        frontier = {origin: 0.0}
+        for hop in range(max(1, max_stops)):
+            nxt: dict[str, float] = {}
+            for a, t in frontier.items():
+                for b in nodes:
+                    if (a, b) in dur and b != origin:
+                        tb = t + dur[a, b] + (stop_service_s if hop > 0 else 0.0)
+                        if tb < nxt.get(b, math.inf):
+                            nxt[b] = tb
+            for b, t in nxt.items():
+                best[b] = min(best[b], t)
+            frontier = nxt
+        for d in dests:
+            out[d] = min(out[d], best[d])
+    return out
+
+
+def windowed_sortie_lower_bound(items: Iterable[tuple[Parcel, str, str]], models: Sequence[ModelLimits], *,
+                                max_stops: int, stop_service_s: float, start_s: float, end_s: float,
+                                on_time_ids: frozenset[str] | set[str], max_cuts: int = 48) -> int:
+    """Return a lower bound on the delivery sorties of any plan that flies every (parcel, origin pad,
+    destination pad) of `items` with `models` within [start_s, end_s] and delivers the parcels of
+    `on_time_ids` by their deadlines. Never below `sortie_lower_bound` of the same items.
+
+    Why it is valid
+    ---------------
+    A sortie takes off from its origin once, at some time t, and every parcel aboard is loaded then:
+    t >= ready_i (and >= start_s). It reaches parcel i's stop no sooner than t + delta_i, delta_i from
+    `fastest_arrival_s` (the least time over every model and path of <= max_stops legs, stop service
+    included), and it must land by end_s, after that stop: t <= end_s - delta_i. If i must arrive by
+    due_i, also t <= due_i - delta_i. So every parcel i has a departure window [lo_i, hi_i] that
+    contains the take-off time of the sortie carrying it.
+
+    Pick cut times c_0 < c_1 < ... < c_k at one origin and let S_j be the parcels whose whole window
+    lies in [c_j, c_{j+1}) (c_{k+1} = +inf); the rest are dropped. A sortie carrying a parcel of S_j
+    takes off in [c_j, c_{j+1}), so it carries no parcel of another S_j': the sorties from this origin
+    split into disjoint groups, one per S_j, and each group is a packing of S_j. Dropping parcels never
+    needs more sorties. Hence sorties from the origin >= sum_j LB(S_j) for any bin-packing lower bound
+    LB; we use the continuous one on the per-parcel sizes of `sortie_lower_bound` (w_i / c_i and
+    v_i / b_i, valid per its steps 1-2), ceil(max(sum of mass sizes, sum of volume sizes)). The best
+    cut set over the candidate cuts (window starts of deadline parcels, at most `max_cuts` of them,
+    evenly chosen: any subset of cuts still gives a valid partition) is found by dynamic programming:
+    best[j] = max over i < j of best[i] + LB(windows inside [c_i, c_j)). Rounding up each group
+    separately is what makes this exceed the timeless bound: deadline parcels ready hours apart
+    cannot fill one sortie. Origins add up as in `sortie_lower_bound` (a sortie has one origin), and
+    each origin takes the larger of this and the timeless bound.
+
+    Returns the bound; with no models, 0.
+    """
+    items = list(items)
+    if not models:
+        return 0
+    by_origin: dict[str, list[tuple[Parcel, str]]] = {}
+    for p, o, d in items:
+        by_origin.setdefault(o, []).append((p, d))
+    total = 0
+    for origin, group in sorted(by_origin.items()):
+        timeless = sortie_lower_bound([(p, origin, d) for p, d in group], models, max_stops=max_stops)
+        dests = sorted({d for _, d in group})
+        delta = fastest_arrival_s(origin, dests, models, max_stops=max_stops, stop_service_s=stop_service_s)
+        sizes = _sizes(origin, group, models, max_stops=max_stops)
+        windows = []
+        for (p, d), (m_size, v_size) in zip(group, sizes):
+            lo = max(p.ready_at.timestamp(), start_s)
+            hi = end_s - delta[d]
+            if p.parcel_id in on_time_ids and p.due_at is not None:
+                hi = min(hi, p.due_at.timestamp() - delta[d])
+            # hi < lo: no plan delivers it so (the statement is then vacuous); keep the window non-empty.
+            windows.append((lo, max(hi, lo), m_size, v_size))
+        total += max(timeless, _window_dp(windows, max_cuts=max_cuts))
+    return total
+
+
+def _sizes(origin: str, group: list[tuple[Parcel, str]], models: Sequence[ModelLimits], *, max_stops: int
+           ) -> list[tuple[float, float]]:
+    """Return (w_i / c_i, v_i / b_i) per parcel, as `sortie_lower_bound` prices them."""
+    max_kg = max(m.spec.max_payload_kg for m in models)
+    max_l = max(m.spec.max_box_volume_l for m in models)
+    dests = sorted({d for _, d in group})
+    caps = [payload_caps(origin, dests, m, max_stops=max_stops) for m in models]
+    out = []
+    for p, d in group:
+        c_i = b_i = 0.0
+        for m, cap in zip(models, caps):
+            s = m.spec
+            if p.weight_kg > s.max_payload_kg + _TOL or p.volume_l > s.max_box_volume_l + _TOL:
+                continue
+            reach = math.inf if cap is None or p.weight_kg <= 0.0 else cap[d]
+            if reach < p.weight_kg - 1e-6:
+                continue
+            c_i = max(c_i, min(s.max_payload_kg, reach))
+            b_i = max(b_i, s.max_box_volume_l)
+        if c_i <= 0.0:
+            c_i, b_i = max_kg, max_l
+        out.append((p.weight_kg / c_i, p.volume_l / b_i))
+    return out
+
+
+def _window_dp(windows: list[tuple[float, float, float, float]], *, max_cuts: int) -> int:
+    """Return max over cut sets of sum over groups of ceil(max(mass, volume)) (see the caller's proof)."""
+    if not windows:
+        return 0
+    starts = sorted({lo for lo, _, _, _ in windows})
+    if len(starts) > max_cuts:
+        starts = [starts[round(k * (len(starts) - 1) / (max_cuts - 1))] for k in range(max_cuts)]
+    cuts = [-math.inf] + starts  # group j: windows inside [cuts[j], cuts[j + 1]), the last one open
+    k = len(cuts)
+    # hi_bucket: the first cut index j with hi < cuts[j] (k: only the open last group holds it).
+    prepared = []
+    for lo, hi, m, v in windows:
+        first = bisect.bisect_right(cuts, lo) - 1  # the latest cut <= lo: groups may start at cuts[<= first]
+        hb = bisect.bisect_right(cuts, hi)  # windows with hi < cuts[j] for j >= hb
+        prepared.append((first, hb, m, v))
+    # best[j]: the most sorties a cut set forces before cuts[j] (j == k: all groups, the last open-ended).
+    best = [-math.inf] * (k + 1)
+    best[0] = 0
+    for i in range(k):
+        if best[i] == -math.inf:
+            continue
+        mass = [0.0] * (k + 1)
+        vol = [0.0] * (k + 1)
+        for first, hb, m, v in prepared:
+            if first >= i:  # lo >= cuts[i]
+                mass[hb] += m
+                vol[hb] += v
+        cm = cv = 0.0
+        for j in range(i + 1, k + 1):  # windows with hi < cuts[j] (all of them for the open group j == k)
+            cm += mass[j]
+            cv += vol[j]
+            lb = max(0, math.ceil(max(cm, cv) - 1e-7))
+            if best[i] + lb > best[j]:
+                best[j] = best[i] + lb
+    return int(best[k])

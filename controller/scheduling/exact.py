@@ -28,9 +28,13 @@ class ExactResult:
 
 
 def min_sorties_one_origin(origin: str, items: list[tuple[Parcel, str]], routes: RouteEvaluator, *,
-                           budget_wh: float, max_stops: int, upper_bound: int, time_limit_s: float = 10.0
-                           ) -> ExactResult:
+                           budget_wh: float, max_stops: int, upper_bound: int, time_limit_s: float = 10.0,
+                           windows: dict[str, tuple[float, float]] | None = None) -> ExactResult:
     """Return the minimum number of loads covering `items` (parcel, destination pad) from `origin`.
+
+    `windows` (optional): parcel id -> (earliest, latest) take-off time (epoch s) of the load carrying
+    it; each load then has one take-off time inside the window of every parcel aboard (rounded
+    outwards to whole seconds, so the model stays a relaxation).
 
     Raises ImportError when OR-Tools is not installed.
     """
@@ -81,6 +85,18 @@ def min_sorties_one_origin(origin: str, items: list[tuple[Parcel, str]], routes:
                   <= int(budget_wh * _ENERGY_SCALE)).OnlyEnforceIf(y[r, k])
         if k + 1 < K:
             m.Add(used[k] >= used[k + 1])  # symmetry breaking
+    if windows:
+        import math
+
+        lo = {i: math.floor(windows[p.parcel_id][0]) for i, (p, _) in enumerate(items) if p.parcel_id in windows}
+        hi = {i: math.ceil(windows[p.parcel_id][1]) for i, (p, _) in enumerate(items) if p.parcel_id in windows}
+        if lo:
+            t_min, t_max = min(lo.values()), max(max(hi.values()), max(lo.values()))
+            for k in range(K):
+                t_k = m.NewIntVar(t_min, t_max, f"t{k}")
+                for i in lo:
+                    m.Add(t_k >= lo[i]).OnlyEnforceIf(x[i, k])
+                    m.Add(t_k <= hi[i]).OnlyEnforceIf(x[i, k])
     m.Minimize(sum(used))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s

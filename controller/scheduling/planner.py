@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from controller.scheduling.airspace import Airspace, PadSlots, Segment
-from controller.scheduling.bounds import ModelLimits, sortie_lower_bound
+from controller.scheduling.bounds import ModelLimits, sortie_lower_bound, windowed_sortie_lower_bound
 from controller.scheduling.estimator import LegEstimator, LegMatrix
 from controller.scheduling.model import (
     DroneSpec,
@@ -1090,6 +1090,18 @@ class Scheduler:
         items = [(p, sp[p.origin], sp[p.destination]) for p in parcels]
         return sortie_lower_bound([it for it in items if it[1] and it[2]], models,  # type: ignore[misc]
                                   max_stops=self.cfg.max_stops)
+
+    def time_aware_lower_bound(self, parcels: list[Parcel], on_time_ids: set[str]) -> int:
+        """Return a lower bound on the delivery sorties of any plan flying `parcels` (drone legs, pad to
+        pad) within the horizon that delivers `on_time_ids` by their deadlines;
+        `bounds.windowed_sortie_lower_bound` proves it. At least `lower_bound(parcels)`."""
+        sp = self.p.service_point_pads
+        models = [ModelLimits(spec=s, routes=self.evaluators[s.model_id], budget_wh=self.budget_wh(s))
+                  for s in self.fleet_specs if s.model_id in self.evaluators]
+        items = [(p, sp[p.origin], sp[p.destination]) for p in parcels]
+        return windowed_sortie_lower_bound(
+            [it for it in items if it[1] and it[2]], models, max_stops=self.cfg.max_stops,  # type: ignore[misc]
+            stop_service_s=self.cfg.stop_service_s, start_s=self.start_s, end_s=self.end_s, on_time_ids=on_time_ids)
 
     def _plan(self, loads: list[Load]) -> SchedulePlan:
         legs = self.surface.legs()

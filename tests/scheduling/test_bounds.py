@@ -115,3 +115,62 @@ def test_a_parcel_no_model_can_fly_far_enough_keeps_the_bound_meaningful():
     # With no energy at all nothing flies: the bound falls back to payload and box, never raises.
     assert sortie_lower_bound(items, models, max_stops=3) == max(
         _naive(parcels, SHORT_RANGE), _l2([p.volume_l / 40 for p in parcels]), _l2([p.weight_kg / 5 for p in parcels]))
+
+
+def _deadline_instance(seed: int):
+    """Perishables leaving spoke a for the hub, ready over 6 h with 1-3 h to their deadline."""
+    rng = random.Random(seed)
+    n = rng.randint(5, 12)
+    parcels = []
+    for i in range(n):
+        ready = round(rng.uniform(0.0, 6.0), 2)
+        parcels.append(parcel(f"p{i}", origin=rng.choice(["sp-a", "sp-b"]), dest="sp-hub",
+                              kg=round(rng.uniform(0.2, 3.0), 2), litres=round(rng.uniform(2, 30), 1),
+                              ready_h=ready, due_h=round(ready + rng.uniform(1.0, 3.0), 2), perishable=True))
+    return parcels, problem(parcels, drones=n, horizon_h=12, wind_ms=rng.choice([0.0, 4.0]))
+
+
+@pytest.mark.parametrize("instance_seed", range(12))
+def test_windowed_bound_never_exceeds_cp_sat_optimum_with_departure_windows_nor_the_plan(instance_seed):
+    """The time-aware bound, for plans delivering the same perishables on time, against CP-SAT's
+    optimum of the packing with one take-off time per load inside every parcel's window."""
+    pytest.importorskip("ortools.sat.python.cp_model", reason="OR-Tools (test extra) not installed")
+    from controller.scheduling.bounds import fastest_arrival_s
+    from controller.scheduling.exact import min_sorties_one_origin
+
+    parcels, prob = _deadline_instance(instance_seed)
+    sched = Scheduler(prob, estimator())
+    plan = plan_schedule(prob, estimator(), seed=0)
+    delivery = [s for s in plan.sorties if s.purpose == "delivery"]
+    late = {p for s in delivery for p in s.late_parcel_ids}
+    flown = [p for p in parcels if any(p.parcel_id in s.parcel_ids for s in delivery)]
+    on_time = {p.parcel_id for p in flown if p.parcel_id not in late}
+    bound = sched.time_aware_lower_bound(flown, on_time)
+    assert sched.lower_bound(flown) <= bound <= len(delivery)
+    sp, exact_total = prob.service_point_pads, 0
+    models = [ModelLimits(spec=HAULER, routes=sched.evaluators["hauler"], budget_wh=sched.budget_wh(HAULER))]
+    for origin in sorted({sp[p.origin] for p in flown}):
+        group = [p for p in flown if sp[p.origin] == origin]
+        delta = fastest_arrival_s(origin, ["hub"], models, max_stops=3, stop_service_s=prob.config.stop_service_s)
+        windows = {p.parcel_id: (max(p.ready_at.timestamp(), sched.start_s),
+                                 min(sched.end_s, p.due_at.timestamp() if p.parcel_id in on_time else math.inf)
+                                 - delta["hub"]) for p in group}
+        exact = min_sorties_one_origin(origin, [(p, "hub") for p in group], sched.evaluators["hauler"],
+                                       budget_wh=sched.budget_wh(HAULER), max_stops=3, upper_bound=len(group),
+                                       time_limit_s=20, windows=windows)
+        assert exact.optimal
+        exact_total += exact.sorties
+    assert bound <= exact_total
+
+
+def test_windowed_bound_counts_perishables_whose_windows_do_not_meet():
+    """Two small perishables ready 4 h apart, each due 1 h after it is ready, fit one box but never
+    one sortie: the timeless bound says 1, the windowed bound 2 (and 1 again if neither must be on time)."""
+    parcels = [parcel("early", origin="sp-a", dest="sp-hub", kg=0.5, litres=5.0, ready_h=0.0, due_h=1.0,
+                      perishable=True),
+               parcel("late", origin="sp-a", dest="sp-hub", kg=0.5, litres=5.0, ready_h=4.0, due_h=5.0,
+                      perishable=True)]
+    sched = Scheduler(problem(parcels, drones=2, horizon_h=12), estimator())
+    assert sched.lower_bound(parcels) == 1
+    assert sched.time_aware_lower_bound(parcels, {"early", "late"}) == 2
+    assert sched.time_aware_lower_bound(parcels, {"late"}) == 1  # "early" may wait for the later sortie
