@@ -68,6 +68,7 @@ class AirframeModel:
 
 
 NOMINAL_CELL_V = 3.7
+STATS_FLUSH_INTERVAL_S = 30.0  # AP_Stats::flush_interval_ms
 
 
 def airframe_from_drone_model(model_id: str) -> AirframeModel:
@@ -158,6 +159,10 @@ class Copter:
         self._disarm_timer_s = 0.0
         self._last_prearm_text_s = -1e9
         self.outbox: list[Notification] = []
+        # AP_Stats: flight time accumulates in RAM and reaches the STAT_FLTTIME parameter every 30 s.
+        self._stats_flttime_s = int(params["STAT_FLTTIME"])
+        self._stats_flying_since_s: float | None = None
+        self._stats_last_flush_s = 0.0
 
     # ------------------------------------------------------------------ status
     def _text(self, text: str, severity: int = 6) -> None:
@@ -631,12 +636,33 @@ class Copter:
         self._check_battery()
         self._check_fence()
         self._check_gcs_failsafe()
+        self._update_stats()
         if not self.ekf_ready and self.time_s - self._last_prearm_text_s >= 30.0 and self.time_s > 1.0:
             # ArduPilot repeats failing pre-arm checks every 30 s while disarmed.
             self._last_prearm_text_s = self.time_s
             failure = self.prearm_failure()
             if failure is not None and not self.armed:
                 self._text(f"PreArm: {failure}", 2)
+
+    def _update_stats(self) -> None:
+        """AP_Stats as ArduCopter drives it: ``set_flying(!land_complete)`` on every change, and
+        ``update()`` flushing whole seconds of flight time to STAT_FLTTIME when 30 s have passed
+        since the last flush (partial seconds are dropped at landing, as in ``update_flighttime``)."""
+        if not self.landed and self._stats_flying_since_s is None:
+            self._stats_flying_since_s = self.time_s
+        elif self.landed and self._stats_flying_since_s is not None:
+            self._stats_add_flight_time()
+            self._stats_flying_since_s = None
+        if self.time_s - self._stats_last_flush_s > STATS_FLUSH_INTERVAL_S:
+            self._stats_add_flight_time()
+            self.params.set("STAT_FLTTIME", self._stats_flttime_s)
+            self._stats_last_flush_s = self.time_s
+
+    def _stats_add_flight_time(self) -> None:
+        if self._stats_flying_since_s is not None:
+            whole_s = int(self.time_s - self._stats_flying_since_s)
+            self._stats_flttime_s += whole_s
+            self._stats_flying_since_s += whole_s
 
     def _drain_battery(self, dt_s: float) -> None:
         power_w = self.airframe.avionics_power_w

@@ -80,6 +80,8 @@ PARAM_SPECS: tuple[ParamSpec, ...] = tuple(
         ("RTL_LOIT_TIME", INT32, 5000),  # ms above home before descending
         ("RTL_SPEED", INT16, 0),  # cm/s, 0 = WPNAV_SPEED
         ("SERVO9_FUNCTION", INT16, 0),  # 28 = gripper
+        # AP_Stats: total flight time (s), persistent; written from RAM at most every 30 s (see sitl.copter).
+        ("STAT_FLTTIME", INT32, 0),
         ("SYSID_MYGCS", INT16, 255),
         ("SYSID_THISMAV", INT16, 1),
         ("WPNAV_ACCEL", REAL32, 250),

@@ -211,9 +211,11 @@ class Sortie(Base):
     mission_id: Mapped[int | None] = mapped_column(Integer, default=None)  # vehicle's opaque id after upload
     progress_seq: Mapped[int | None] = mapped_column(Integer, default=None)
     # Written just before the controller commands arming: after a restart in ``ready`` a sortie without
-    # it certainly never flew; with it, the vehicle must show whether it did (battery used since then).
+    # it certainly never flew; with it, the vehicle must show whether it did (its flight time counter
+    # STAT_FLTTIME grew, or else battery used since then).
     launch_commanded_at: Mapped[datetime | None] = mapped_column(default=None)
     launch_battery_pct: Mapped[float | None] = mapped_column(Float, default=None)
+    launch_flight_time_s: Mapped[int | None] = mapped_column(Integer, default=None)
     lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)

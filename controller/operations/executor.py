@@ -35,7 +35,7 @@ from controller.services.plan_checks import fence_check_for, items_from_json
 from controller.vehicle.errors import IllegalTransition, MissionMismatch, NotReady, VehicleLinkError
 from controller.vehicle.link import VehicleLink
 from controller.vehicle.manager import LinkManager
-from controller.vehicle.sortie import SortiePlan, SortieRunner, SortieTiming
+from controller.vehicle.sortie import LaunchEvidence, SortiePlan, SortieRunner, SortieTiming, read_flight_time_s
 from controller.vehicle.sortie import SortieState as RunnerState
 from controller.vehicle.telemetry import DecimatedTrack, Telemetry, VehicleEvent
 
@@ -64,35 +64,46 @@ class LaunchOutcomeUnknown(RuntimeError):
 class _Launch:
     commanded: bool
     battery_pct: float | None
+    flight_time_s: int | None = None
     airborne_recorded: bool = False  # the sortie's history shows a flight state
 
 
-def _flew_since_launch(launch: _Launch, battery_now_pct: float | None) -> str | None:
+def _flew_since_launch(launch: _Launch, now: LaunchEvidence) -> str | None:
     """Why we know a grounded, disarmed vehicle flew after the launch was commanded; None if it did not.
 
-    Raises :class:`LaunchOutcomeUnknown` when a launch was commanded but the battery cannot tell.
+    The flight time counter decides when the vehicle reported it both at the marker and now: it grew by
+    any flight longer than about 30 s, and a swapped battery does not hide it. Otherwise the battery
+    used since the marker decides. Raises :class:`LaunchOutcomeUnknown` when a launch was commanded and
+    neither can tell.
     """
     if not launch.commanded:
         return None
-    if launch.battery_pct is None or battery_now_pct is None:
+    if launch.flight_time_s is not None and now.flight_time_s is not None:
+        if now.flight_time_s > launch.flight_time_s:
+            return f"flight time counter {launch.flight_time_s} s at launch, {now.flight_time_s} s now"
+        return None
+    if launch.battery_pct is None or now.battery_pct is None:
         raise LaunchOutcomeUnknown("launch was commanded before the restart and the vehicle is down, but it "
-                                   "reports no battery level to show whether it flew")
-    used = launch.battery_pct - battery_now_pct
+                                   "reports neither a flight time counter nor a battery level to show "
+                                   "whether it flew")
+    used = launch.battery_pct - now.battery_pct
     if used >= FLIGHT_EVIDENCE_BATTERY_DROP_PCT:
-        return f"battery {launch.battery_pct:.0f}% at launch, {battery_now_pct:.0f}% now"
+        return f"battery {launch.battery_pct:.0f}% at launch, {now.battery_pct:.0f}% now"
     return None
 
 
-async def _battery_pct(link: VehicleLink, launch: _Launch) -> float | None:
-    """The vehicle's battery level (%), waiting briefly for a first SYS_STATUS when a launch was commanded
-    (a heartbeat alone can arrive before it); None when the vehicle reports none."""
-    if launch.commanded and link.battery_remaining_pct is None:
+async def _evidence_now(link: VehicleLink, launch: _Launch) -> LaunchEvidence:
+    """What the grounded vehicle shows now, read only when a launch was commanded: its flight time counter
+    and its battery level (waiting briefly for a first SYS_STATUS: a heartbeat alone can come before it)."""
+    if not launch.commanded:
+        return LaunchEvidence(battery_pct=link.battery_remaining_pct, flight_time_s=None)
+    if link.battery_remaining_pct is None:
         try:
             await link.wait_until(lambda v: v.battery_remaining_pct is not None, timeout_s=BATTERY_WAIT_S,
                                   what="battery level")
         except NotReady:
             pass
-    return link.battery_remaining_pct
+    return LaunchEvidence(battery_pct=link.battery_remaining_pct, flight_time_s=await read_flight_time_s(link))
 
 
 @dataclass(kw_only=True)
@@ -251,13 +262,14 @@ class SortieExecutor:
                 SortieTransition.sortie_id == sortie_id,
                 SortieTransition.to_state.in_([s.value for s in FLYING])).limit(1))
             launch = _Launch(commanded=sortie.launch_commanded_at is not None, battery_pct=sortie.launch_battery_pct,
-                             airborne_recorded=flown is not None)
+                             flight_time_s=sortie.launch_flight_time_s, airborne_recorded=flown is not None)
             return dict(sortie.plan), drone, sortie.state, launch  # type: ignore[return-value]
 
-    def _mark_launch(self, sortie_id: str, battery_pct: float | None) -> None:
+    def _mark_launch(self, sortie_id: str, evidence: LaunchEvidence) -> None:
         with transaction(self._factory) as session:
             session.execute(update(Sortie).where(Sortie.id == sortie_id).values(
-                launch_commanded_at=self._clock(), launch_battery_pct=battery_pct))
+                launch_commanded_at=self._clock(), launch_battery_pct=evidence.battery_pct,
+                launch_flight_time_s=evidence.flight_time_s))
 
     def _persist(self, sortie_id: str, state: str, reason: str, data: dict[str, Any]) -> dict[str, Any]:
         with transaction(self._factory) as session:
@@ -386,8 +398,8 @@ class SortieExecutor:
                     self._events.publish("vehicle_text", {"drone_id": drone.id, "sortie_id": sortie_id,
                                                           "text": event.data.get("text", "")})
 
-            async def before_arm(battery_pct: float | None) -> None:
-                await asyncio.to_thread(self._mark_launch, sortie_id, battery_pct)
+            async def before_arm(evidence: LaunchEvidence) -> None:
+                await asyncio.to_thread(self._mark_launch, sortie_id, evidence)
 
             runner = SortieRunner(link, self._sortie_plan(plan, drone), on_transition=on_transition,
                                   on_event=on_event, timing=self._timing, initial_state=RunnerState(state),
@@ -437,7 +449,7 @@ class SortieExecutor:
         link = runner.link
         await link.wait_heartbeat(timeout_s=self._timing.ready_timeout_s)
         if runner.vehicle_down():
-            flew = _flew_since_launch(launch, await _battery_pct(link, launch))
+            flew = _flew_since_launch(launch, await _evidence_now(link, launch))
             if flew is not None:
                 await self._force(runner, RunnerState.AIRBORNE, f"flew while no controller was supervising ({flew})")
                 await runner.reattach()  # down and disarmed: completed, deliveries from the vehicle's mission state
@@ -470,7 +482,7 @@ class SortieExecutor:
         link = runner.link
         await link.wait_heartbeat(timeout_s=self._timing.ready_timeout_s)
         if runner.vehicle_down() and not launch.airborne_recorded \
-                and _flew_since_launch(launch, await _battery_pct(link, launch)) is None:
+                and _flew_since_launch(launch, await _evidence_now(link, launch)) is None:
             await self._force(runner, RunnerState.CANCELLED,
                               "aborted before take-off: the vehicle never left the pad (found after a restart)")
             return

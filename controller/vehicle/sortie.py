@@ -106,6 +106,34 @@ class SortieTiming:
     mission_timing: MissionTiming = MissionTiming()
 
 
+FLIGHT_TIME_PARAM = "STAT_FLTTIME"  # ArduPilot AP_Stats: total flight time, s, saved every 30 s
+
+
+@dataclass(frozen=True, kw_only=True)
+class LaunchEvidence:
+    """What the vehicle shows just before it is armed, to compare with after a restart.
+
+    battery_pct: remaining battery (%), None when not reported. flight_time_s: the vehicle's lifetime
+    flight time counter (s), None when it has none.
+    """
+
+    battery_pct: float | None
+    flight_time_s: int | None
+
+
+async def read_flight_time_s(link: VehicleLink) -> int | None:
+    """The vehicle's lifetime flight time counter STAT_FLTTIME (s), or None when it does not answer.
+
+    ArduPilot adds flight time to it in RAM and saves it every 30 s, in flight too, so any flight longer
+    than about 30 s shows in it — also after the battery was swapped, which hides the battery evidence.
+    Sent as a float32 in PARAM_VALUE: exact up to 2**24 s (194 days of flight).
+    """
+    try:
+        return int(await link.get_param(FLIGHT_TIME_PARAM, timeout_s=0.5, retries=2))
+    except VehicleLinkError:
+        return None
+
+
 class SortieRunner:
     """Run one sortie on ``link``; await ``on_transition`` on every state change.
 
@@ -116,9 +144,9 @@ class SortieRunner:
     def __init__(self, link: VehicleLink, plan: SortiePlan, *, on_transition: TransitionCallback,
                  on_event: Callable[[VehicleEvent], Awaitable[None]] | None = None,
                  timing: SortieTiming = SortieTiming(), initial_state: SortieState = S.APPROVED,
-                 before_arm: Callable[[float | None], Awaitable[None]] | None = None) -> None:
+                 before_arm: Callable[[LaunchEvidence], Awaitable[None]] | None = None) -> None:
         self.link = link
-        # Awaited with the battery percentage just before arming: lets the controller persist that a
+        # Awaited with what the vehicle shows just before arming: lets the controller persist that a
         # launch was commanded, so that after a restart it can tell "never armed" from "flew meanwhile".
         self.before_arm = before_arm
         self.plan = plan
@@ -207,11 +235,16 @@ class SortieRunner:
                 # MISSION_START resumes from the current item (MIS_RESTART=0), and ArduCopter refuses AUTO
                 # on the ground unless that item is a take-off: a new sortie always starts at its first item.
                 await self.link.set_current_item(1)
+            if self.before_arm is not None:
+                evidence = LaunchEvidence(battery_pct=self.link.battery_remaining_pct,
+                                          flight_time_s=await read_flight_time_s(self.link))
+                if self.state is not S.READY:
+                    return False
             await self._command_mode("GUIDED")
             if self.state is not S.READY:
                 return False
             if self.before_arm is not None:
-                await self.before_arm(self.link.battery_remaining_pct)
+                await self.before_arm(evidence)
             if self.state is not S.READY:
                 return False
             self._commanded_mode = "AUTO"

@@ -8,7 +8,8 @@ caiyuan, so the mission on the vehicle always matches the next sortie's plan. Ea
 
 1. no launch marker, and the vehicle's current mission item is the end of the previous flight
    (as MISSION_CURRENT shows when another GCS set it, or on firmware that does not reset it) -> launched;
-2. launch marker written, then the vehicle flew the whole mission by itself -> completed, delivered, not flown again;
+2. launch marker written, then the vehicle flew the whole mission by itself and its battery was swapped
+   -> completed (the flight time counter STAT_FLTTIME grew), delivered, not flown again;
 3. launch marker written, but the arm never happened (battery unchanged) -> launched.
 """
 
@@ -45,7 +46,8 @@ def _plan(factory, sortie_id: str) -> None:  # type: ignore[no-untyped-def]
                 parcel_ids=[f"P{sortie_id}"])
 
 
-def _leave_in_ready(factory, sortie_id: str, *, launch_battery_pct: float | None = None) -> None:  # type: ignore[no-untyped-def]
+def _leave_in_ready(factory, sortie_id: str, *, launch_battery_pct: float | None = None,  # type: ignore[no-untyped-def]
+                   launch_flight_time_s: int | None = None) -> None:
     """What a controller killed after ``ready`` (and, with a battery level, after the launch marker) leaves."""
     with transaction(factory) as session:
         sortie = sorties.get_sortie(session, sortie_id, for_update=True)
@@ -53,7 +55,8 @@ def _leave_in_ready(factory, sortie_id: str, *, launch_battery_pct: float | None
             sorties.transition(session, sortie=sortie, to_state=state, actor="controller:killed", reason="test")
         if launch_battery_pct is not None:
             session.execute(update(Sortie).where(Sortie.id == sortie_id).values(
-                launch_commanded_at=utc_now(), launch_battery_pct=launch_battery_pct))
+                launch_commanded_at=utc_now(), launch_battery_pct=launch_battery_pct,
+                launch_flight_time_s=launch_flight_time_s))
 
 
 class _Pilot:
@@ -71,6 +74,13 @@ class _Pilot:
         ack = self.conn.recv_match(type="COMMAND_ACK", blocking=True, timeout=5,
                                    condition=f"COMMAND_ACK.command=={command}")
         assert ack is not None and ack.result == 0, f"command {command} refused: {ack}"
+
+    def param(self, name: str) -> float:
+        self.conn.mav.param_request_read_send(self.target, 1, name.encode(), -1)
+        reply = self.conn.recv_match(type="PARAM_VALUE", blocking=True, timeout=5,
+                                     condition=f"PARAM_VALUE.param_id=='{name}'")
+        assert reply is not None, f"no PARAM_VALUE for {name}"
+        return float(reply.param_value)
 
     def close(self) -> None:
         self.conn.close()
@@ -120,10 +130,13 @@ def test_restart_in_ready_neither_mistakes_an_old_flight_nor_flies_twice(shengsi
         assert count_texts(snap.statustexts, "Gripper load released") == 2, counts
         assert _delivered(shengsi_factory, "PR2").count("at_service_point") == 1
 
-        # Case 2: launch marker written, then the vehicle flew the whole mission with no controller.
+        # Case 2: launch marker written, then the vehicle flew the whole mission with no controller, and the
+        # pad crew swapped its battery before the controller came back: only the flight time counter tells.
         _plan(shengsi_factory, "R3")
         vehicle.replace_battery()
-        _leave_in_ready(shengsi_factory, "R3", launch_battery_pct=vehicle.snapshot().battery_remaining_pct)
+        flight_time_before = int(pilot.param("STAT_FLTTIME"))
+        _leave_in_ready(shengsi_factory, "R3", launch_battery_pct=vehicle.snapshot().battery_remaining_pct,
+                        launch_flight_time_s=flight_time_before)
         pilot.command(mavutil.mavlink.MAV_CMD_DO_SET_MODE, mavutil.mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
                       COPTER_GUIDED)
         pilot.command(mavutil.mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
@@ -131,6 +144,9 @@ def test_restart_in_ready_neither_mistakes_an_old_flight_nor_flies_twice(shengsi
         wait_for(lambda: vehicle.snapshot().armed, timeout_s=10, what="armed by the pilot")
         wait_for(lambda: (s := vehicle.snapshot()).landed and not s.armed, timeout_s=120,
                  what="unsupervised flight landed and disarmed")
+        vehicle.replace_battery()
+        wait_for(lambda: pilot.param("STAT_FLTTIME") > flight_time_before, timeout_s=10,
+                 what="STAT_FLTTIME saved")  # within 30 s (sim) of landing at the latest
         pilot.close()
         assert vehicle.snapshot().mission_current_seq == 0  # ArduCopter resets the current item on disarm
         states = _run_controller_until(flight_settings, shengsi_factory, "R3")

@@ -219,7 +219,7 @@ async def test_abort_just_before_arming_cancels_and_never_arms(vehicle: TestVehi
         armed_seen: list[bool] = []
         link_watch = asyncio.create_task(_record_armed(link, armed_seen))
 
-        async def operator_aborts_now(battery_pct: float | None) -> None:
+        async def operator_aborts_now(evidence: object) -> None:
             await runner.abort("operator: pad crew still on the pad", requested_by="dispatcher-li")
 
         runner = SortieRunner(link, plan_for(vehicle), on_transition=record, before_arm=operator_aborts_now,
