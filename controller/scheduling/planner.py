@@ -4,12 +4,16 @@ Algorithm (construction + local search, chosen on evidence: see `benchmarks/sche
 
 1. Classify every parcel: unknown place -> unassigned; no pad, too heavy/large, out of range,
    fenced off, or all drones grounded for the whole horizon -> surface candidate (with the reason).
-2. Consolidate per origin pad (`packing.Packer`): few, full, multi-stop loads (objective 2 and 3).
+2. Consolidate per origin pad (`packing.Packer`): few, full, multi-stop loads (objective 2 and 3);
+   perishables are packed apart from parcels without a deadline, so their loads carry no freight
+   that could wait (objective 1); that freight still fills spare room later (`top_up`).
 3. Assign loads to drones in deadline order (earliest latest-departure of perishables first, then
    other deadlines, then ready time). For each load pick the drone by
    (perishables late, larger model first, extra reposition sortie needed, energy, arrival time) -
    the objective order: a larger model's spare room lets `top_up` add parcels (fewer sorties).
    Drones fly several trips, swap batteries between sorties, and wait out grounding wind.
+   Perishables no drone delivers in time do not fly late (that drone time can save another
+   perishable); an on-time ferry/bus, the rescue (step 5) or the report takes them.
    A reposition sortie is flown empty only when no waiting load at the drone's pad goes there.
 4. Place each sortie in 4D (`airspace`): preferred layer, else another layer, else shift.
    Then re-pack (`Scheduler.top_up`): placed sorties with spare payload/volume take parcels for
@@ -322,8 +326,14 @@ class Scheduler:
             for spec in specs:
                 packer = self._packer(spec)
                 ok = [(p, d) for p, d in remaining if packer.single_reason(origin, p, d) is None]
-                if ok:
-                    loads.extend(packer.pack(origin, ok, next_id=len(loads)))
+                # Perishables get loads of their own (objective 1): mixed loads spent box room on
+                # parcels without a deadline while perishables waited for a drone; those parcels
+                # still fill spare room later (`top_up`, `rescue_perishables`).
+                urgent = [(p, d) for p, d in ok if p.perishable and p.due_at is not None]
+                rest = [(p, d) for p, d in ok if not (p.perishable and p.due_at is not None)]
+                for part in (urgent, rest):
+                    if part:
+                        loads.extend(packer.pack(origin, part, next_id=len(loads)))
                 ok_ids = {p.parcel_id for p, _ in ok}
                 remaining = [(p, d) for p, d in remaining if p.parcel_id not in ok_ids]
         for load_id, load in enumerate(loads):
@@ -463,6 +473,14 @@ class Scheduler:
                                                     f"{opt.mode} {opt.line_id} arrives in time")
                         self._moved_to_surface.append(p)
                         moved.append(p.parcel_id)
+            # A perishable that would arrive late misses its deadline whether it flies late or not at
+            # all (objective 1), but flying it spends drone time another perishable could arrive in:
+            # leave it out (it may still get an idle drone in time, `rescue_perishables`, or a ferry/bus).
+            # 10 000-parcel bench: perishables missing their deadline 1231 -> 1075.
+            for p, _ in load.parcels:
+                if p.parcel_id in best.timing.late and p.parcel_id not in moved:
+                    self.to_surface.append((p, "no drone can deliver it before its deadline"))
+                    moved.append(p.parcel_id)
             if moved:
                 load.parcels = [(p, d) for p, d in load.parcels if p.parcel_id not in moved]
                 if not load.parcels:

@@ -271,3 +271,34 @@ def dataclasses_replace_drones(prob, *, keep):
     import dataclasses
 
     return dataclasses.replace(prob, drones=tuple(d for d in prob.drones if d.drone_id == keep))
+
+
+def test_a_perishable_that_would_fly_late_leaves_the_drone_to_one_that_arrives_in_time():
+    """Objective 1 counts a late arrival and no delivery alike, so the hauler's time goes to the
+    perishable it can still deliver in time: p1 (due 12 min after it is ready, the hauler needs an
+    empty flight first) cannot be on time by any means; flying it late would make p2 late too."""
+    parcels = [parcel("p1", origin="sp-a", dest="sp-hub", kg=1.0, litres=30.0, due_h=0.2, perishable=True),
+               parcel("p2", origin="sp-a", dest="sp-hub", kg=1.0, litres=30.0, due_h=0.6, perishable=True)]
+    prob = problem(parcels, drones=1, horizon_h=3)
+    plan = plan_schedule(prob, estimator())
+    _every_parcel_once(prob, plan)
+    assert _missed(prob, plan) == {"p1"}
+    (sortie,) = [s for s in plan.sorties if s.purpose == "delivery"]
+    assert sortie.parcel_ids == ("p2",) and not sortie.late_parcel_ids
+    assert any("no drone can deliver it before its deadline" in u.reason for u in plan.unassigned
+               if u.parcel_id == "p1") or any("p1" in leg.parcel_ids for leg in plan.surface_legs)
+
+
+def test_perishables_are_packed_apart_from_freight_without_deadline():
+    """A load that mixes them spends box room on freight that could wait while perishables wait for
+    a drone; freight only tops up spare room after assignment."""
+    parcels = []
+    for i in range(3):  # interleaved, so that packing in input or size order would mix them
+        parcels.append(parcel(f"f{i}", origin="sp-a", dest="sp-hub", kg=0.5, litres=22.0 - i))
+        parcels.append(parcel(f"k{i}", origin="sp-a", dest="sp-hub", kg=0.5, litres=15.0 + i, due_h=3.0,
+                              perishable=True))
+    sched = Scheduler(problem(parcels, drones=2), estimator())
+    loads = sched.consolidate(sched._classify())
+    kinds = [{p.perishable for p, _ in load.parcels} for load in loads]
+    assert all(len(k) == 1 for k in kinds)
+    assert sum(1 for k in kinds if k == {True}) == 2  # 15 + 16 + 17 l: two 40 l loads, as few as possible
