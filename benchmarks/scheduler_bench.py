@@ -214,7 +214,8 @@ def speed_large(scenario, estimator_for, specs, n_parcels: int, n_drones: int) -
     busy_s = sum((s.arrive_at - s.depart_at).total_seconds() + prob.config.turnaround_s for s in hauler_sorties)
     print(f"  hauler fleet busy (flying or turning round): {100.0 * busy_s / (n_haulers * 12 * 3600):.0f} % of "
           f"{n_haulers} x 12 h; courier sorties {len(smaller)} (rescued perishables: "
-          f"{run.counters['rescued_perishables']}, rescue flights incl. repositioning: {run.counters['rescue_flights']})."
+          f"{run.counters['rescued_perishables']}, ferry/bus boxes freed for perishables no drone can take: "
+          f"{run.counters['boxes_given_to_missed']}, rescue flights incl. repositioning: {run.counters['rescue_flights']})."
           f" No bound here yet prices hauler time, so these count fully against the gap.")
     haul = [s for s in delivery if s.model_id == hauler.model_id]
     haul_ids = {p for s in haul for p in s.parcel_ids}

@@ -167,7 +167,8 @@ class Scheduler:
         self._why_not_flown: dict[str, str] = {}  # unassigned parcel id -> why it did not fly
         self.counters = {"layer_changes": 0, "departure_shifts": 0, "productive_repositions": 0,
                          "last_mile_without_bus": 0, "topped_up_parcels": 0,
-                         "rescue_flights": 0, "rescued_perishables": 0}
+                         "rescue_flights": 0, "rescued_perishables": 0,
+                         "box_freeing_parcels": 0, "boxes_given_to_missed": 0}
         self.hubs = bus_hubs(problem)
         self.journeys: dict[str, Journey] = {}
         self.originals: dict[str, Parcel] = {}  # parcel id -> the input parcel of a bus + drone journey
@@ -1061,9 +1062,7 @@ class Scheduler:
                 targets.append((p, *pads))
             elif pid in unserved:
                 fill.setdefault(pads, []).append(p)
-        if not targets:
-            return
-        taken = self.rescue_perishables(targets, drones, fill)
+        taken = self.rescue_perishables(targets, drones, fill) if targets else set()
         self.counters["rescued_perishables"] += sum(1 for p, _, _ in targets if p.parcel_id in taken)
         for pid in sorted(taken - unserved):
             self.surface.release(pid)
@@ -1078,6 +1077,58 @@ class Scheduler:
             if opt is not None:
                 self.surface.assign(q, opt, self._why_not_flown[q.parcel_id])
                 placed.add(q.parcel_id)
+        self.unassigned = [u for u in self.unassigned if u.parcel_id not in placed]
+        self._free_boxes_for_missed(drones, by_id)
+
+    def _free_boxes_for_missed(self, drones: list[_Drone], by_id: dict[str, Parcel]) -> None:
+        """Fly perishables that ride a full ferry/bus run on time when a perishable no drone can take
+        (no pad, out of range) misses its deadline for want of a box on that run; it gets the box.
+
+        Each such flight is an extra sortie that objective 1 pays for: it is flown only for runs a
+        missed perishable could ride in time, and the box freed goes to the most urgent of them.
+        """
+        late = {pid for leg in self.surface.legs() for pid in leg.late_parcel_ids}
+        missed = [by_id[pid] for pid in sorted(late | {u.parcel_id for u in self.unassigned})
+                  if pid in by_id and by_id[pid].perishable and by_id[pid].due_at is not None]
+        wanted: set[tuple[str, int, str]] = set()
+        for q in missed:
+            wanted |= self.surface.on_time_runs(q, max(q.ready_at, self.p.start_at))
+        if not wanted:
+            return
+        targets = []
+        for leg in self.surface.legs():
+            for pid in leg.parcel_ids:
+                p = by_id.get(pid)
+                if (p is None or not p.perishable or p.due_at is None or pid in late or pid in self.originals
+                        or self.surface.run_of(pid) not in wanted):
+                    continue
+                pads = self._pads_of(p)
+                if pads is not None:
+                    targets.append((p, *pads))
+        if not targets:
+            return
+        taken = self.rescue_perishables(targets, drones, {})
+        if not taken:
+            return
+        self.counters["box_freeing_parcels"] += len(taken)
+        for pid in sorted(taken):
+            self.surface.release(pid)
+        unserved = {u.parcel_id for u in self.unassigned}
+        placed = set()
+        for q in sorted(missed, key=lambda q: (_ts(q.due_at), q.parcel_id)):  # type: ignore[arg-type]
+            opt = self.surface.best_option(q, max(q.ready_at, self.p.start_at))
+            if opt is None or opt.arrive_at > q.due_at:  # type: ignore[operator]
+                continue
+            if q.parcel_id in unserved:
+                why = self._why_not_flown.get(q.parcel_id, "no drone can deliver it before its deadline")
+            else:
+                why = self.surface.reason_of(q.parcel_id)
+                self.surface.release(q.parcel_id)
+                opt = self.surface.best_option(q, max(q.ready_at, self.p.start_at))
+                assert opt is not None
+            self.surface.assign(q, opt, why)
+            placed.add(q.parcel_id)
+        self.counters["boxes_given_to_missed"] += len(placed)
         self.unassigned = [u for u in self.unassigned if u.parcel_id not in placed]
 
     # -- entry point ---------------------------------------------------------------------------

@@ -192,6 +192,30 @@ class SurfaceRouter:
                 return on_time[0]
         return opts[0]
 
+    def on_time_runs(self, parcel: Parcel, earliest_at: datetime) -> set[tuple[str, int, str]]:
+        """Return (line id, run, direction) of every run that would deliver `parcel` by its deadline,
+        room or not (empty without a deadline)."""
+        out: set[tuple[str, int, str]] = set()
+        if parcel.due_at is None:
+            return out
+        for dl, off_o, off_d in self._routes(parcel.origin, parcel.destination):
+            if self.slots_for(parcel, dl.line.mode) is None:
+                continue
+            for run, start in enumerate(dl.line.departures):
+                depart = start + timedelta(seconds=off_o)
+                if earliest_at <= depart <= self.horizon_end_at and start + timedelta(seconds=off_d) <= parcel.due_at:
+                    out.add((dl.line.line_id, run, dl.direction))
+        return out
+
+    def reason_of(self, parcel_id: str) -> str:
+        """Return why `parcel_id` rides its ferry/bus (the reason it was assigned with)."""
+        return self._streams[self._where[parcel_id]].reasons[parcel_id]
+
+    def run_of(self, parcel_id: str) -> tuple[str, int, str] | None:
+        """Return (line id, run, direction) `parcel_id` is assigned to, or None."""
+        skey = self._where.get(parcel_id)
+        return None if skey is None else (skey[0], skey[1], skey[2])
+
     def no_option_reason(self, parcel: Parcel) -> str:
         """Return why a parcel has no surface option (call after `best_option` returned None)."""
         routes = self._routes(parcel.origin, parcel.destination)

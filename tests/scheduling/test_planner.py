@@ -302,3 +302,34 @@ def test_perishables_are_packed_apart_from_freight_without_deadline():
     kinds = [{p.perishable for p, _ in load.parcels} for load in loads]
     assert all(len(k) == 1 for k in kinds)
     assert sum(1 for k in kinds if k == {True}) == 2  # 15 + 16 + 17 l: two 40 l loads, as few as possible
+
+
+def test_a_perishable_a_drone_can_fly_gives_its_ferry_box_to_one_no_drone_can_take():
+    """sp-village has no pad: its perishable v can only ride ferry-x in time, whose one box holds a1 + a2
+    (one 17 l hauler load; the hauler, busy until 2.9 h, would be late, so they went by ferry). The idle
+    courier flies a1 and a2 (one 12 l box each) in time and v takes the freed box: extra sorties for
+    objective 1; without them v rides the slow ferry and is late."""
+    import dataclasses
+
+    from controller.scheduling import SurfaceCall, SurfaceLine
+
+    ferry_x = SurfaceLine(line_id="ferry-x", mode="ferry",
+                          calls=(SurfaceCall(service_point_id="sp-village", offset_s=0.0),
+                                 SurfaceCall(service_point_id="sp-a", offset_s=600.0),
+                                 SurfaceCall(service_point_id="sp-hub", offset_s=1800.0)),
+                          departures=(T0 + timedelta(hours=2),), capacity_boxes=1)
+    parcels = [parcel("a1", origin="sp-a", dest="sp-hub", kg=1.0, litres=9.0, due_h=3.0, perishable=True),
+               parcel("a2", origin="sp-a", dest="sp-hub", kg=1.0, litres=8.0, due_h=3.0, perishable=True),
+               parcel("v", origin="sp-village", dest="sp-hub", kg=1.0, litres=30.0, due_h=3.0, perishable=True)]
+    prob = _hauler_and_courier(parcels, horizon_h=5)
+    prob = dataclasses.replace(prob, surface_lines=prob.surface_lines + (ferry_x,),
+                               drones=tuple(dataclasses.replace(d, available_at=T0 + timedelta(hours=2.9))
+                                            if d.model_id == "hauler" else d for d in prob.drones))
+    plan = plan_schedule(prob, estimator())
+    _every_parcel_once(prob, plan)
+    assert _missed(prob, plan) == set()
+    delivery = [s for s in plan.sorties if s.purpose == "delivery"]
+    assert {s.model_id for s in delivery} == {"courier"}
+    assert sorted(p for s in delivery for p in s.parcel_ids) == ["a1", "a2"]
+    (leg,) = [leg for leg in plan.surface_legs if "v" in leg.parcel_ids]
+    assert leg.line_id == "ferry-x" and leg.parcel_ids == ("v",) and not leg.late_parcel_ids
