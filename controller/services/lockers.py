@@ -413,6 +413,17 @@ def _apply(session: Session, locker: Locker, event: AgentEvent, *, actor: str, n
             _alert(session, locker.id, "warning", "locker_door_fault", at, alerts,
                    f"{locker.id} board {p['board']} door {p['lock']} did not open during {p.get('during')}"
                    + (f" (parcel {p['parcel_id']} inside)" if p.get("parcel_id") else ""))
+        case "opening_unconfirmed":
+            # The agent died between committing a door opening and confirming it, and found the door
+            # closed: the parcel is still on record there (code live), or for a deposit the door is out
+            # of service; someone has to look inside.
+            if p.get("out_of_service"):
+                _set_compartment(session, locker.id, p["board"], p["lock"], CompartmentState.FAULTY, parcel_id=None,
+                                 actor=actor, reason=f"{p.get('action')} opening not confirmed; check inside", at=at)
+            _alert(session, locker.id, "warning", "locker_opening_unconfirmed", at, alerts,
+                   f"{locker.id} board {p['board']} door {p['lock']}: {p.get('action')} of parcel {p.get('parcel_id')} "
+                   f"begun at {p.get('begun_at')} may or may not have opened the door (agent restarted); "
+                   "check the compartment")
         case "door_left_open":
             _alert(session, locker.id, "warning", "locker_door_left_open", at, alerts,
                    f"{locker.id} board {p['board']} door {p['lock']} open for {p.get('open_s')} s")

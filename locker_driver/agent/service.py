@@ -9,12 +9,50 @@ working) or come back (reconciled door by door before they serve anyone), doors 
 that expired.
 
 Every change is written with the event describing it, in one store transaction, for the controller.
+
+Write-ahead intents: no door opens unrecorded
+---------------------------------------------
+Opening a door and recording it cannot be one atomic step: the agent may die (kill -9, the bus's power
+cut) after the board pulsed the lock and before the commit. So every opening (pickup, courier
+take-back, courier deposit, admin remote open) first commits an *intent* — "opening door B/L for
+parcel P by X" — with fsync, before the unlock frame is sent. The confirmed unlock then records the new
+state and deletes the intent in one transaction; a door that reads closed after the tries (a fault)
+deletes it with the ``door_fault`` record. An intent still pending is settled from the door the next
+time its board answers a query — at start-up before anyone is served, or when a board that went
+silent mid-opening comes back — inside the same transaction as the rest of that board's reconciling:
+
+* door **open**: the opening happened. It is completed exactly as the live path would have: a pickup
+  leaves the parcel collecting with its code dead (the ``pickup`` event follows once, when the door
+  closes), a take-back returning, a deposit reserved for its courier (held with a code once closed), a
+  remote open reported ``ok``.
+* door **closed**: nobody can know whether it opened and closed again. The rule keeps what a person
+  could still be owed and tells staff:
+
+  - pickup / take-back: the parcel stays where it was (held, code live and one-time as before: the
+    recipient's next right code opens the door once and completes normally; expired, still waiting
+    for a courier) and is flagged (``unconfirmed_open_at``, ``needs_check`` in the compartment view);
+    an ``opening_unconfirmed`` event raises an alert at the controller so staff check the compartment.
+  - deposit: the parcel is not recorded in the locker (the courier, told nothing, still holds it or
+    deposits it again), and the compartment goes faulty — out of service until staff open it (remote
+    open) and find it empty or holding the parcel; ``opening_unconfirmed`` says so.
+  - remote open: reported as failed (``error: opening_unconfirmed``); the admin may send it again.
+
+  If the parcel moved on meanwhile (only possible when the board was silent and, e.g., the courier was
+  sent to another door), nothing was owed at this door: an open door is just an open door.
+
+An event a settlement emits carries the intent's uid as its ``event_uid``, so even a settlement
+repeated after a power loss reaches the controller once. Because the intent is on disk first, the
+record of the confirmed opening itself is committed without its own fsync (see
+``Store.transaction(durable=False)``): it survives the process dying, and a power cut before the next
+synced commit (the watchdog syncs the WAL within one poll period) falls back to settling the intent
+from the door. A pickup thus still costs one fsync, not two.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -35,7 +73,7 @@ from locker_driver.agent.errors import (
 from locker_driver.agent.gps import GpsSource, is_moving
 from locker_driver.agent.notifier import Notifier, PickupNotice
 from locker_driver.agent.states import OFFLINE, Compartment, Held, check
-from locker_driver.agent.store import CompartmentRow, ParcelRow, Store
+from locker_driver.agent.store import CompartmentRow, IntentRow, ParcelRow, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -168,11 +206,8 @@ class LockerService:
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    async def _unlock(self, board: int, lock: int) -> None:
-        """Open a door, trying ``unlock_tries`` times; raise DoorDidNotOpen if it stays closed."""
-        await self._call(self._unlock_blocking, board, lock)
-
     def _unlock_blocking(self, board: int, lock: int) -> None:
+        """Open a door, trying ``unlock_tries`` times; raise DoorDidNotOpen if it stays closed."""
         for attempt in range(self.config.unlock_tries):
             try:
                 self._bus.unlock(board, lock, confirm=True)
@@ -181,18 +216,30 @@ class LockerService:
                 if attempt + 1 == self.config.unlock_tries:
                     raise
 
-    def _open_for_pickup(self, compartment: CompartmentRow, parcel: ParcelRow, now: datetime) -> None:
-        """Open ``parcel``'s door and record it opened, its code dead; in a worker thread.
+    def _open_with_intent(self, *, board: int, lock: int, action: str, parcel_id: str | None, actor: str,
+                          details: dict[str, Any] | None = None, durable_record: bool = False) -> None:
+        """Commit an intent, open the door, record the opening; all in one worker thread.
 
-        One thread hop for both: the serial round trips (unlock, confirming query) and the commit's
-        fsync (synchronous=FULL, see Store) all wait with the GIL released and the event loop free to
-        read the next requests. The record is committed before the caller answers.
+        One thread hop for the lot: the intent's fsync, the serial round trips (unlock, confirming
+        query) and the record's commit all wait with the GIL released and the event loop free to read
+        the next requests. The record is committed before the caller answers; without its own fsync
+        unless ``durable_record`` (see the module docstring).
+
+        Raises:
+            DoorDidNotOpen (the intent stays: the caller records the fault and drops it), BOARD_DOWN
+            errors (the intent stays until the board answers again).
         """
-        self._unlock_blocking(parcel.board, parcel.lock)  # type: ignore[arg-type]
+        intent = IntentRow(uid=uuid.uuid4().hex, board=board, lock=lock, action=action, parcel_id=parcel_id,
+                           actor=actor, at=self._clock.now(), details=details or {})
         with self._store.transaction():
-            self._move(compartment, Compartment.OPEN, parcel_id=parcel.parcel_id, opened_at=now)
-            # One-time: the code dies as the door opens.
-            self._store.put_parcel(replace(parcel, state=Held.COLLECTING, code_hmac=None))
+            self._store.add_intent(intent)
+        self._unlock_blocking(board, lock)
+        with self._store.transaction(durable=durable_record):
+            self._opened(intent, self._clock.now())
+
+    def _in_doubt(self, board: int, lock: int) -> bool:
+        """Return whether an earlier opening of this door is still unsettled (its board went silent)."""
+        return self._store.has_intent(board, lock)
 
     # -- keypad lockout -------------------------------------------------------------------------
 
@@ -244,6 +291,8 @@ class LockerService:
         async with self._op:
             self._flag_expired()
             self._record_position()
+        if self._store.unsynced:  # openings recorded without fsync: on disk within one period
+            await self._call(self._store.flush)
         await self._send_notices()
 
     async def run(self, stop: asyncio.Event, period_s: float = 0.25) -> None:
@@ -281,24 +330,15 @@ class LockerService:
             faulty: list[int] = []
             while (candidate := self._free_compartment(need)) is not None:
                 try:
-                    await self._unlock(candidate.board, candidate.lock)
+                    await self._call(self._open_with_intent, board=candidate.board, lock=candidate.lock,
+                                     action="deposit", parcel_id=parcel_id, actor=courier, details={"size": need})
                 except DoorDidNotOpen:
                     self._fault(candidate, during="deposit", parcel_id=None)
                     faulty.append(candidate.lock)
                     continue
                 except BOARD_DOWN:
-                    self._board_offline(candidate.board)
+                    self._board_offline(candidate.board)  # its intent is settled when the board answers
                     continue
-                now = self._clock.now()
-                base = known if known is not None and known.state is Held.EXPECTED else None
-                with self._store.transaction():
-                    self._move(candidate, Compartment.RESERVED, parcel_id=parcel_id, opened_at=now)
-                    self._store.put_parcel(ParcelRow(
-                        parcel_id=parcel_id, state=Held.DEPOSITING, size=need,
-                        code_hmac=base.code_hmac if base else None, expires_at=None,
-                        recipient_phone=base.recipient_phone if base else "", board=candidate.board,
-                        lock=candidate.lock, deposited_at=None, courier=courier,
-                        code_issued_at=base.code_issued_at if base else None))
                 return DoorOpened(board=candidate.board, lock=candidate.lock, size=candidate.size,
                                   parcel_id=parcel_id, faulty_doors=tuple(faulty))
             raise NoFreeCompartment(f"no free compartment of size {need} or larger", size=need,
@@ -327,13 +367,18 @@ class LockerService:
                 raise WrongOrExpiredCode(attempts_left=self._record_failure())
             assert parcel.board is not None and parcel.lock is not None
             compartment = self._store.compartment(parcel.board, parcel.lock)
+            if self._in_doubt(parcel.board, parcel.lock):
+                raise DoorFault(f"door {parcel.lock} does not answer; staff have been alerted and your code "
+                                "stays valid", board=parcel.board, lock=parcel.lock)
             try:
-                await self._call(self._open_for_pickup, compartment, parcel, now)
+                await self._call(self._open_with_intent, board=parcel.board, lock=parcel.lock, action="pickup",
+                                 parcel_id=parcel.parcel_id, actor="code")
             except DoorDidNotOpen:
                 self._fault(compartment, during="pickup", parcel_id=parcel.parcel_id)
                 raise DoorFault(f"door {parcel.lock} did not open; staff have been alerted and your code "
                                 "stays valid", board=parcel.board, lock=parcel.lock) from None
             except BOARD_DOWN:
+                # Did the door open? The intent stays pending and the door answers when the board does.
                 self._board_offline(parcel.board)
                 raise DoorFault(f"door {parcel.lock} does not answer; staff have been alerted and your code "
                                 "stays valid", board=parcel.board, lock=parcel.lock) from None
@@ -352,8 +397,11 @@ class LockerService:
             if parcel is None or parcel.state is not Held.EXPIRED or parcel.board is None or parcel.lock is None:
                 raise UnknownParcel(f"no expired parcel {parcel_id} in this locker", parcel_id=parcel_id)
             compartment = self._store.compartment(parcel.board, parcel.lock)
+            if self._in_doubt(parcel.board, parcel.lock):
+                raise DoorFault(f"door {parcel.lock} does not answer", board=parcel.board, lock=parcel.lock)
             try:
-                await self._unlock(parcel.board, parcel.lock)
+                await self._call(self._open_with_intent, board=parcel.board, lock=parcel.lock, action="take_back",
+                                 parcel_id=parcel.parcel_id, actor=courier)
             except DoorDidNotOpen:
                 self._fault(compartment, during="take_back", parcel_id=parcel.parcel_id)
                 raise DoorFault(f"door {parcel.lock} did not open; staff have been alerted",
@@ -362,9 +410,6 @@ class LockerService:
                 self._board_offline(parcel.board)
                 raise DoorFault(f"door {parcel.lock} does not answer", board=parcel.board,
                                 lock=parcel.lock) from None
-            with self._store.transaction():
-                self._move(compartment, Compartment.OPEN, parcel_id=parcel.parcel_id, opened_at=self._clock.now())
-                self._store.put_parcel(replace(parcel, state=Held.RETURNING, courier=courier, code_hmac=None))
             return DoorOpened(board=parcel.board, lock=parcel.lock, size=compartment.size,
                               parcel_id=parcel.parcel_id)
 
@@ -373,28 +418,34 @@ class LockerService:
 
         A faulty compartment whose door opens is working again (free, or occupied if it holds a parcel).
         The interlock applies: on a moving bus the command fails with ``bus_moving``.
+
+        The opening goes through an intent like any other (module docstring): if the agent dies
+        before recording it, the outcome is settled from the door at restart and reported then. A
+        board that does not answer leaves the outcome to that settlement too (``{"ok": None}`` here).
         """
         async with self._op:
             outcome: dict[str, Any] = {"command_id": command_id, "board": board, "lock": lock, "reason": reason}
             try:
                 self._guard()
-                compartment = self._store.compartment(board, lock)
-                await self._unlock(board, lock)
-            except (BusMoving, NotReady, DoorDidNotOpen, KeyError, *BOARD_DOWN) as error:
+                self._store.compartment(board, lock)
+                if self._in_doubt(board, lock):
+                    outcome |= {"ok": False, "error": "door_in_doubt"}  # its board has not answered since
+                    self._store.emit("remote_open", self._clock.now(), outcome)
+                    return outcome
+                await self._call(self._open_with_intent, board=board, lock=lock, action="remote_open",
+                                 parcel_id=None, actor="admin", details={"command_id": command_id, "reason": reason},
+                                 durable_record=True)  # it emits an event: rare, and kept simple
+            except BOARD_DOWN:
+                self._board_offline(board)
+                return outcome | {"ok": None}
+            except (BusMoving, NotReady, DoorDidNotOpen, KeyError) as error:
                 outcome |= {"ok": False, "error": getattr(error, "code", error.__class__.__name__)}
-                self._store.emit("remote_open", self._clock.now(), outcome)
+                with self._store.transaction():
+                    if isinstance(error, DoorDidNotOpen):
+                        self._store.drop_intent(board, lock)  # it reads closed: it did not open
+                    self._store.emit("remote_open", self._clock.now(), outcome)
                 return outcome
-            now = self._clock.now()
-            with self._store.transaction():
-                if compartment.state is Compartment.FAULTY:
-                    back = Compartment.OCCUPIED if compartment.parcel_id else Compartment.FREE
-                    self._move(compartment, back, parcel_id=compartment.parcel_id, opened_at=now)
-                else:
-                    self._store.update_compartment(board, lock, state=compartment.state,
-                                                   parcel_id=compartment.parcel_id, opened_at=now)
-                outcome |= {"ok": True}
-                self._store.emit("remote_open", now, outcome)
-            return outcome
+            return outcome | {"ok": True}
 
     def load_manifest(self, entries: list[dict[str, Any]]) -> ManifestApplied:
         """Store codes of parcels the controller assigned to this locker; adopt re-issued codes.
@@ -447,11 +498,19 @@ class LockerService:
     # -- views ----------------------------------------------------------------------------------
 
     def compartments_view(self) -> list[dict[str, Any]]:
-        """Return every compartment with the state to show (``offline`` for an offline board)."""
+        """Return every compartment with the state to show (``offline`` for an offline board).
+
+        ``needs_check``: an opening of its door could not be confirmed (see the module docstring) and
+        the parcel it was for is still on record here, or the opening is still unsettled.
+        """
         boards = self._store.boards()
+        doubtful = {(p.board, p.lock) for p in self._store.parcels(Held.HELD, Held.EXPIRED)
+                    if p.unconfirmed_open_at is not None}
+        doubtful |= {(i.board, i.lock) for i in self._store.intents()}
         return [{"board": c.board, "lock": c.lock, "size": c.size, "parcel_id": c.parcel_id,
                  "state": c.state.value if boards.get(c.board, False) else OFFLINE,
-                 "door_open": c.opened_at is not None} for c in self._store.compartments()]
+                 "door_open": c.opened_at is not None, "needs_check": (c.board, c.lock) in doubtful}
+                for c in self._store.compartments()]
 
     def status(self) -> dict[str, Any]:
         """Return what the kiosk needs to know: ready, interlock, keypad lockout, compartments."""
@@ -468,9 +527,10 @@ class LockerService:
 
     def _free_compartment(self, need: str) -> CompartmentRow | None:
         boards = self._store.boards()
+        doubtful = {(i.board, i.lock) for i in self._store.intents()}
         fitting = [c for c in self._store.compartments()
                    if c.state is Compartment.FREE and boards.get(c.board) and c.opened_at is None
-                   and SIZES.index(c.size) >= SIZES.index(need)]
+                   and SIZES.index(c.size) >= SIZES.index(need) and (c.board, c.lock) not in doubtful]
         fitting.sort(key=lambda c: (SIZES.index(c.size), c.board, c.lock))
         return fitting[0] if fitting else None
 
@@ -482,6 +542,7 @@ class LockerService:
     def _fault(self, c: CompartmentRow, *, during: str, parcel_id: str | None) -> None:
         now = self._clock.now()
         with self._store.transaction():
+            self._store.drop_intent(c.board, c.lock)  # the door reads closed after the tries: it did not open
             self._move(c, Compartment.FAULTY, parcel_id=c.parcel_id)
             self._store.emit("door_fault", now, {"board": c.board, "lock": c.lock, "during": during,
                                                  "parcel_id": parcel_id or c.parcel_id})
@@ -503,6 +564,11 @@ class LockerService:
             return
         with self._store.transaction():
             was_online = self._store.boards().get(board, False)
+            for intent in self._store.intents(board):
+                if doors.get(intent.lock) is DoorState.OPEN:
+                    self._opened(intent, self._clock.now())
+                else:
+                    self._unconfirmed(intent, self._clock.now())
             for c in self._store.compartments(board):
                 self._settle(c, door_open=doors.get(c.lock) is DoorState.OPEN)
             if not was_online:
@@ -510,6 +576,95 @@ class LockerService:
                 states = [{"lock": c.lock, "state": c.state.value, "parcel_id": c.parcel_id}
                           for c in self._store.compartments(board)]
                 self._store.emit("board_online", self._clock.now(), {"board": board, "compartments": states})
+
+    # -- settling intents (inside a transaction) -------------------------------------------------
+
+    def _still_owed(self, intent: IntentRow) -> tuple[CompartmentRow, ParcelRow | None] | None:
+        """Return the door and parcel ``intent`` opens for, if opening it still means what it meant.
+
+        None: the parcel moved on while the intent waited for a silent board (e.g. the courier's deposit
+        went to another door), so nothing at this door depends on whether it opened.
+        """
+        c = self._store.compartment(intent.board, intent.lock)
+        parcel = self._store.parcel(intent.parcel_id) if intent.parcel_id else None
+        here = parcel is not None and (parcel.board, parcel.lock) == (c.board, c.lock)
+        match intent.action:
+            case "pickup" | "take_back":
+                states = (Held.HELD, Held.EXPIRED) if intent.action == "pickup" else (Held.EXPIRED,)
+                owed = (here and parcel.state in states and c.state is Compartment.OCCUPIED  # type: ignore[union-attr]
+                        and c.parcel_id == intent.parcel_id)
+            case "deposit":
+                owed = c.state is Compartment.FREE and (
+                    parcel is None or parcel.state in (Held.EXPECTED, Held.PICKED_UP, Held.RETURNED))
+            case _:
+                owed = True
+        return (c, parcel) if owed else None
+
+    def _opened(self, intent: IntentRow, now: datetime) -> None:
+        """Record that ``intent``'s door opened (confirmed unlock, or read open at restart)."""
+        self._store.drop_intent(intent.board, intent.lock)
+        owed = self._still_owed(intent)
+        if owed is None:
+            log.warning("locker %s door %d/%d opened for %s %s, which moved on meanwhile", self.config.locker_id,
+                        intent.board, intent.lock, intent.action, intent.parcel_id)
+            return
+        c, parcel = owed
+        match intent.action:
+            case "pickup":
+                assert parcel is not None
+                self._move(c, Compartment.OPEN, parcel_id=parcel.parcel_id, opened_at=now)
+                # One-time: the code dies as the door opens.
+                self._store.put_parcel(replace(parcel, state=Held.COLLECTING, code_hmac=None))
+            case "take_back":
+                assert parcel is not None
+                self._move(c, Compartment.OPEN, parcel_id=parcel.parcel_id, opened_at=now)
+                self._store.put_parcel(replace(parcel, state=Held.RETURNING, courier=intent.actor, code_hmac=None))
+            case "deposit":
+                assert intent.parcel_id is not None
+                base = parcel if parcel is not None and parcel.state is Held.EXPECTED else None
+                self._move(c, Compartment.RESERVED, parcel_id=intent.parcel_id, opened_at=now)
+                self._store.put_parcel(ParcelRow(
+                    parcel_id=intent.parcel_id, state=Held.DEPOSITING, size=intent.details.get("size", "S"),
+                    code_hmac=base.code_hmac if base else None, expires_at=None,
+                    recipient_phone=base.recipient_phone if base else "", board=c.board, lock=c.lock,
+                    deposited_at=None, courier=intent.actor, code_issued_at=base.code_issued_at if base else None))
+            case "remote_open":
+                if c.state is Compartment.FAULTY:
+                    back = Compartment.OCCUPIED if c.parcel_id else Compartment.FREE
+                    self._move(c, back, parcel_id=c.parcel_id, opened_at=now)
+                else:
+                    self._store.update_compartment(c.board, c.lock, state=c.state, parcel_id=c.parcel_id,
+                                                   opened_at=now)
+                self._store.emit("remote_open", now, {
+                    "command_id": intent.details.get("command_id"), "board": c.board, "lock": c.lock,
+                    "reason": intent.details.get("reason", ""), "ok": True}, uid=intent.uid)
+
+    def _unconfirmed(self, intent: IntentRow, now: datetime) -> None:
+        """Settle an intent whose door reads closed at restart: it may have opened and closed (docstring)."""
+        self._store.drop_intent(intent.board, intent.lock)
+        owed = self._still_owed(intent)
+        if owed is None:
+            return
+        c, parcel = owed
+        payload: dict[str, Any] = {"action": intent.action, "parcel_id": intent.parcel_id, "board": c.board,
+                                   "lock": c.lock, "by": intent.actor, "begun_at": intent.at.isoformat()}
+        match intent.action:
+            case "pickup" | "take_back":
+                assert parcel is not None
+                # The parcel stays held (or expired) with its code: the recipient may not have it.
+                self._store.put_parcel(replace(parcel, unconfirmed_open_at=intent.at))
+                self._store.emit("opening_unconfirmed", now, payload, uid=intent.uid)
+            case "deposit":
+                # The courier may have left the parcel inside: nobody else gets this door until staff look.
+                self._move(c, Compartment.FAULTY, parcel_id=None)
+                self._store.emit("opening_unconfirmed", now, payload | {"out_of_service": True}, uid=intent.uid)
+            case "remote_open":
+                self._store.emit("remote_open", now, {
+                    "command_id": intent.details.get("command_id"), "board": c.board, "lock": c.lock,
+                    "reason": intent.details.get("reason", ""), "ok": False, "error": "opening_unconfirmed"},
+                    uid=intent.uid)
+        log.warning("locker %s door %d/%d: %s of %s begun at %s but not confirmed; flagged for staff",
+                    self.config.locker_id, c.board, c.lock, intent.action, intent.parcel_id, intent.at)
 
     def _settle(self, c: CompartmentRow, *, door_open: bool) -> None:
         """Bring one compartment in line with its door reading (inside a transaction)."""

@@ -1,5 +1,6 @@
 """Device-local state in SQLite (WAL): boards, compartments, parcels with hashed codes, an outbox
-of events for the controller, keypad failure counters.
+of events for the controller, keypad failure counters, and door-opening intents (a write-ahead record
+of each door the agent is about to open; see :mod:`locker_driver.agent.service`).
 
 One connection shared under a lock; every call is a short local write, fast enough to run inline in
 the agent's event loop. A state change and the event describing it are written in one transaction
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ CREATE TABLE IF NOT EXISTS compartments (
 CREATE TABLE IF NOT EXISTS parcels (
     parcel_id TEXT PRIMARY KEY, state TEXT NOT NULL, size TEXT NOT NULL DEFAULT 'S', code_hmac TEXT,
     expires_at TEXT, recipient_phone TEXT NOT NULL DEFAULT '', board INTEGER, lock INTEGER,
-    deposited_at TEXT, courier TEXT, code_issued_at TEXT);
+    deposited_at TEXT, courier TEXT, code_issued_at TEXT, unconfirmed_open_at TEXT);
 -- Lookups by state (expiry checks) and by code (the keypad) stay fast however long the locker's history.
 CREATE INDEX IF NOT EXISTS parcels_by_state ON parcels(state);
 CREATE INDEX IF NOT EXISTS parcels_by_code ON parcels(code_hmac);
@@ -41,11 +43,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     at TEXT NOT NULL, payload TEXT NOT NULL, sent_at TEXT);
 CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL, last_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- A door about to be opened: committed before the unlock frame, deleted in the transaction that records
+-- the opening (or the fault). One per door: the operation lock never lets two be in flight for one.
+CREATE TABLE IF NOT EXISTS intents (
+    board INTEGER NOT NULL, lock INTEGER NOT NULL, uid TEXT NOT NULL UNIQUE, action TEXT NOT NULL,
+    parcel_id TEXT, actor TEXT NOT NULL, at TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (board, lock));
 """
 
 # Columns added after the first release: (table, column, declaration). SQLite has no
 # "ADD COLUMN IF NOT EXISTS", so they are added on open when missing.
-ADDED_COLUMNS = (("parcels", "code_issued_at", "TEXT"),)
+ADDED_COLUMNS = (("parcels", "code_issued_at", "TEXT"), ("parcels", "unconfirmed_open_at", "TEXT"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +80,33 @@ class ParcelRow:
     courier: str | None
     # When ``code_hmac``'s code was issued (controller or agent); None: unknown (counts as oldest).
     code_issued_at: datetime | None = None
+    # When an opening of this parcel's door was begun but could not be confirmed after a crash (the door
+    # read closed at restart): staff should check the compartment. None: no doubt.
+    unconfirmed_open_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntentRow:
+    """A door the agent is about to open, on record before the unlock frame is sent.
+
+    Attributes:
+        uid: unique id; also the ``event_uid`` of the one event its settlement may emit, so a settlement
+            replayed after a crash cannot reach the controller twice.
+        action: ``pickup``, ``take_back``, ``deposit`` or ``remote_open``.
+        parcel_id: the parcel the door opens for (None for an admin's remote open).
+        actor: who asked: ``code`` (a recipient's pickup code), the courier's name, or ``admin``.
+        at: when the opening was begun.
+        details: what settling it needs (deposit: ``size``; remote open: ``command_id``, ``reason``).
+    """
+
+    uid: str
+    board: int
+    lock: int
+    action: str
+    parcel_id: str | None
+    actor: str
+    at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,8 +137,11 @@ class Store:
         # pickup must still be on record after that, so every commit waits for its WAL fsync (~0.3 ms
         # measured on the bench VM, more on an SD card) before the agent answers.
         self._db.execute("PRAGMA synchronous=FULL")
+        self._wal_path = f"{path}-wal"
         self._lock = threading.RLock()
         self._depth = 0
+        self._durable = True  # the open transaction's setting (see transaction())
+        self.unsynced = False  # a commit made without fsync may not be on disk yet (see flush())
         self._add_missing_columns()
         self._db.executescript(SCHEMA)
 
@@ -121,10 +158,21 @@ class Store:
             self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group writes atomically; nests (inner blocks join the outer transaction)."""
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """Group writes atomically; nests (inner blocks join the outer transaction and its durability).
+
+        Parameters:
+            durable: commit with the WAL's fsync (synchronous=FULL, the default). ``False`` commits
+                without it (synchronous=NORMAL): safe against the process dying (the pages are in the
+                OS), not against power loss until the next durable commit or :meth:`flush` syncs the
+                WAL, which covers every earlier commit. Only for a record that something already on
+                disk makes recoverable (an opening whose intent is on record).
+        """
         with self._lock:
             if self._depth == 0:
+                self._durable = durable
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("BEGIN IMMEDIATE")
             self._depth += 1
             try:
@@ -133,10 +181,38 @@ class Store:
                 self._depth -= 1
                 if self._depth == 0:
                     self._db.execute("ROLLBACK")
+                    self._restore_sync()
                 raise
             self._depth -= 1
             if self._depth == 0:
                 self._db.execute("COMMIT")
+                self._restore_sync()
+
+    def _restore_sync(self) -> None:
+        if not self._durable:
+            self._db.execute("PRAGMA synchronous=FULL")
+            self.unsynced = True
+            self._durable = True
+
+    def flush(self) -> bool:
+        """Make commits made with ``durable=False`` power-loss safe: fsync the WAL; return whether needed.
+
+        fsync works on the file, whichever descriptor wrote it, so this needs neither the connection
+        nor its lock, and waits on the disk without holding up other commits.
+        """
+        with self._lock:
+            if not self.unsynced:
+                return False
+            self.unsynced = False
+        try:
+            fd = os.open(self._wal_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return True  # checkpointed and removed: the checkpoint synced it
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
 
     def _exec(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -244,21 +320,49 @@ class Store:
         return ParcelRow(parcel_id=r["parcel_id"], state=Held(r["state"]), size=r["size"], code_hmac=r["code_hmac"],
                          expires_at=_dt(r["expires_at"]), recipient_phone=r["recipient_phone"], board=r["board"],
                          lock=r["lock"], deposited_at=_dt(r["deposited_at"]), courier=r["courier"],
-                         code_issued_at=_dt(r["code_issued_at"]))
+                         code_issued_at=_dt(r["code_issued_at"]), unconfirmed_open_at=_dt(r["unconfirmed_open_at"]))
 
     def put_parcel(self, parcel: ParcelRow) -> None:
         """Insert or replace a parcel row."""
         self._exec("INSERT OR REPLACE INTO parcels(parcel_id, state, size, code_hmac, expires_at, recipient_phone,"
-                   " board, lock, deposited_at, courier, code_issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   " board, lock, deposited_at, courier, code_issued_at, unconfirmed_open_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (parcel.parcel_id, parcel.state.value, parcel.size, parcel.code_hmac, _iso(parcel.expires_at),
                     parcel.recipient_phone, parcel.board, parcel.lock, _iso(parcel.deposited_at), parcel.courier,
-                    _iso(parcel.code_issued_at)))
+                    _iso(parcel.code_issued_at), _iso(parcel.unconfirmed_open_at)))
+
+    # -- door-opening intents -----------------------------------------------------------------
+
+    def add_intent(self, intent: IntentRow) -> None:
+        """Record that ``intent``'s door is about to open (raises sqlite3.IntegrityError if one is pending)."""
+        self._exec("INSERT INTO intents(board, lock, uid, action, parcel_id, actor, at, details)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (intent.board, intent.lock, intent.uid, intent.action, intent.parcel_id, intent.actor,
+                    intent.at.isoformat(), json.dumps(intent.details, sort_keys=True)))
+
+    def intents(self, board: int | None = None) -> list[IntentRow]:
+        """Return pending intents (of ``board``, or all), by board and lock."""
+        if board is None:
+            rows = self._exec("SELECT * FROM intents ORDER BY board, lock").fetchall()
+        else:
+            rows = self._exec("SELECT * FROM intents WHERE board = ? ORDER BY lock", (board,)).fetchall()
+        return [IntentRow(uid=r["uid"], board=r["board"], lock=r["lock"], action=r["action"],
+                          parcel_id=r["parcel_id"], actor=r["actor"], at=datetime.fromisoformat(r["at"]),
+                          details=json.loads(r["details"])) for r in rows]
+
+    def has_intent(self, board: int, lock: int) -> bool:
+        """Return whether an opening of door ``board``/``lock`` is pending (begun, not settled)."""
+        return self._exec("SELECT 1 FROM intents WHERE board = ? AND lock = ?", (board, lock)).fetchone() is not None
+
+    def drop_intent(self, board: int, lock: int) -> None:
+        """Forget the pending intent of a door (settled); no-op if there is none."""
+        self._exec("DELETE FROM intents WHERE board = ? AND lock = ?", (board, lock))
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def emit(self, kind: str, at: datetime, payload: dict[str, Any]) -> str:
-        """Append an event for the controller; return its id (``uuid4`` hex)."""
-        uid = uuid.uuid4().hex
+    def emit(self, kind: str, at: datetime, payload: dict[str, Any], *, uid: str | None = None) -> str:
+        """Append an event for the controller; return its id (``uid``, default a fresh ``uuid4`` hex)."""
+        uid = uid or uuid.uuid4().hex
         self._exec("INSERT INTO outbox(event_uid, kind, at, payload) VALUES (?, ?, ?, ?)",
                    (uid, kind, at.isoformat(), json.dumps(payload, sort_keys=True)))
         return uid

@@ -11,7 +11,9 @@ Commands (one per line)::
     occupy B L | vacate B L       parcel sensor (needs --occupancy)
     power off|on [B]              cut / restore power (all boards if B omitted)
     fault NAME [B] [TIMES]        inject a fault into the next replies (names: see Fault)
-    clear                         remove pending faults
+    delay unlock|door|board MS [TIMES]
+                                  answer the next request(s) of that kind MS ms late (acts at once)
+    clear                         remove pending faults and delays
     state [B]                     print door states
     quit
 """
@@ -26,7 +28,11 @@ from typing import TextIO
 
 import click
 
+from locker_driver.frames import BoardQuery, DoorQuery, UnlockRequest
 from locker_driver.sim.simulator import BoardSimulator, Fault
+
+
+_DELAYABLE = {"unlock": UnlockRequest, "door": DoorQuery, "board": BoardQuery}
 
 
 def _boards(text: str) -> list[int]:
@@ -80,6 +86,8 @@ def run_command(sim: BoardSimulator, boards: list[int], line: str) -> dict[str, 
             board = nums[0] if len(nums) >= 1 else None
             times = nums[1] if len(nums) >= 2 else 1
             sim.set_fault(fault, board=board, times=times)
+        case "delay", [ms, *rest] if args and args[0] in _DELAYABLE:
+            sim.delay_replies(_DELAYABLE[args[0]], ms / 1000, times=rest[0] if rest else 1)
         case "clear", _:
             sim.clear_faults()
         case "state", _:

@@ -70,6 +70,13 @@ class _FaultRule:
 
 
 @dataclass
+class _DelayRule:
+    request: type[Request]
+    delay_s: float
+    remaining: int
+
+
+@dataclass
 class _Board:
     address: int
     locks: int
@@ -120,6 +127,7 @@ class BoardSimulator:
         self.occupancy = occupancy
         self.auto_close_s = auto_close_s
         self._faults: list[_FaultRule] = []
+        self._delays: list[_DelayRule] = []
         self._state = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -246,9 +254,28 @@ class BoardSimulator:
             self._faults.append(_FaultRule(fault=fault, board=board, remaining=times))
 
     def clear_faults(self) -> None:
-        """Remove every pending fault (jams and power are separate)."""
+        """Remove every pending fault and reply delay (jams and power are separate)."""
         with self._state:
             self._faults.clear()
+            self._delays.clear()
+
+    def delay_replies(self, request: type[Request], delay_s: float, *, times: int = 1) -> None:
+        """Hold the replies to the next ``times`` requests of type ``request`` for ``delay_s`` s.
+
+        The board acts at once (an unlock pulses, a query reads the doors) and answers late: with
+        ``DoorQuery``, the door is open before the driver's confirming query is answered — the moment
+        a host crash leaves an opening unrecorded. The line is busy meanwhile, as on a real bus.
+        """
+        with self._state:
+            self._delays.append(_DelayRule(request=request, delay_s=delay_s, remaining=times))
+
+    def _take_delay(self, request: Request) -> float:
+        with self._state:
+            for rule in self._delays:
+                if isinstance(request, rule.request) and rule.remaining > 0:
+                    rule.remaining -= 1
+                    return rule.delay_s
+        return 0.0
 
     def door_states(self, board: int) -> dict[int, bool]:
         """Return ``{lock: is_open}`` for every lock of ``board``."""
@@ -286,6 +313,9 @@ class BoardSimulator:
                 return  # nobody at that address, or no power: silence on the line
         reply = self._act(sim_board, request)
         if reply is not None:
+            delay_s = self._take_delay(request)
+            if delay_s and self._stop.wait(delay_s):
+                return
             self._send(sim_board.address, reply)
 
     def _act(self, sim_board: _Board, request: Request) -> Reply | None:

@@ -275,3 +275,61 @@ async def test_a_stale_manifest_never_replaces_a_newer_code(service, sim, notifi
         await service.pickup("6666666")
     assert (await service.pickup("5555555")).parcel_id == "EXP1"
     assert "code_replaced" not in kinds(service)
+
+
+async def test_a_pickup_whose_board_went_silent_is_settled_from_the_door_when_it_answers(
+        service, sim, notifier) -> None:
+    from locker_driver.sim.simulator import Fault
+
+    for parcel_id in ("SIL1", "SIL2"):
+        await deposit_and_close(service, sim, parcel_id)
+    one, two = (service.store.parcel(p) for p in ("SIL1", "SIL2"))
+    # The board pulses the lock but every reply is lost: did the door open? The intent stays pending.
+    sim.set_fault(Fault.NO_REPLY, board=1, times=None)
+    with pytest.raises(DoorFault, match="does not answer"):
+        await service.pickup(notifier.code_for("SIL1"))
+    assert sim.door_is_open(1, one.lock) and [i.parcel_id for i in service.store.intents()] == ["SIL1"]
+    assert service.store.parcel("SIL1").state is Held.HELD
+    sim.clear_faults()
+    await until(lambda: service.store.boards()[1], step=service.poll, what="board 1 back")
+    # It answered with the door open: the pickup happened; code dead; one pickup event once closed.
+    assert service.store.parcel("SIL1").state is Held.COLLECTING and not service.store.intents()
+    sim.close_door(1, one.lock)
+    await until(lambda: service.store.parcel("SIL1").state is Held.PICKED_UP, step=service.poll, what="collected")
+
+    sim.set_fault(Fault.NO_REPLY, board=1, times=None)
+    with pytest.raises(DoorFault):
+        await service.pickup(notifier.code_for("SIL2"))
+    sim.close_door(1, two.lock)  # closed again before the board answers: nobody can tell
+    sim.clear_faults()
+    await until(lambda: service.store.boards()[1], step=service.poll, what="board 1 back")
+    flagged = service.store.parcel("SIL2")
+    assert flagged.state is Held.HELD and flagged.unconfirmed_open_at is not None and flagged.code_hmac
+    assert next(c for c in service.compartments_view() if c["lock"] == two.lock)["needs_check"]
+    assert (await service.pickup(notifier.code_for("SIL2"))).lock == two.lock  # the code works, once
+    with pytest.raises(WrongOrExpiredCode):
+        await service.pickup(notifier.code_for("SIL2"))
+    sim.close_door(1, two.lock)
+    await until(lambda: service.store.parcel("SIL2").state is Held.PICKED_UP, step=service.poll, what="collected")
+    assert [k for k in kinds(service) if k in ("pickup", "opening_unconfirmed")] == [
+        "pickup", "opening_unconfirmed", "pickup"]
+
+
+async def test_a_deposit_door_in_doubt_goes_out_of_service_and_the_parcel_is_not_recorded(service, sim) -> None:
+    from locker_driver.sim.simulator import Fault
+
+    sim.power_off(2)  # no other door to send the courier to
+    await service.poll()
+    sim.set_fault(Fault.NO_REPLY, board=1, times=None)
+    with pytest.raises(NoFreeCompartment):
+        await service.deposit(courier="wang", parcel_id="DOUBT")
+    assert [(i.board, i.lock, i.action) for i in service.store.intents()] == [(1, 1, "deposit")]
+    sim.close_door(1, 1)
+    sim.clear_faults()
+    await until(lambda: service.store.boards()[1], step=service.poll, what="board 1 back")
+    assert service.store.compartment(1, 1).state is Compartment.FAULTY and service.store.parcel("DOUBT") is None
+    event = next(e for e in service.store.events() if e.kind == "opening_unconfirmed")
+    assert event.payload["action"] == "deposit" and event.payload["out_of_service"] is True
+    assert (await service.deposit(courier="wang", parcel_id="DOUBT")).lock == 2  # the courier can go on
+    sim.close_door(1, 2)
+    await until(lambda: service.store.parcel("DOUBT").state is Held.HELD, step=service.poll, what="deposited")
