@@ -251,3 +251,21 @@ def test_a_deposit_event_keeps_the_newer_of_the_agents_code_and_a_reissued_one(c
     # A re-issue after that is stamped after the agent's code, even though the agent's clock is ahead.
     again = reissue(client, admin, "SS2002").json()
     assert again["issued_at"] > "2099-01-01T00:00:00+00:00"
+
+
+def test_an_unconfirmed_opening_alerts_once_and_takes_a_deposit_door_out_of_service(client, role_tokens,  # type: ignore[no-untyped-def]
+                                                                                  shengsi_factory) -> None:
+    token = bearer(agent_token(shengsi_factory))
+    pickup = event("opening_unconfirmed", board=1, lock=4, action="pickup", parcel_id="SS2001",
+                   begun_at="2026-12-01T07:59:58+00:00", out_of_service=False)
+    deposit = event("opening_unconfirmed", board=1, lock=9, action="deposit", parcel_id="SS2002",
+                    begun_at="2026-12-01T07:59:59+00:00", out_of_service=True)
+    for _ in range(2):  # the agent may settle an intent twice; the uid makes the second a duplicate
+        reply = client.post(f"/api/v1/lockers/{LOCKER}/events", json={"events": [pickup, deposit]}, headers=token)
+        assert reply.status_code == 200 and reply.json()["rejected"] == [], reply.text
+    status = client.get(f"/api/v1/lockers/{LOCKER}", headers=bearer(role_tokens[Role.ADMIN])).json()
+    assert status["counts"]["faulty"] == 1  # the deposit's door, not the pickup's (its parcel is still inside)
+    with shengsi_factory() as session:
+        messages = sorted(session.scalars(select(Alert.message).where(Alert.kind == "locker_opening_unconfirmed")))
+    assert len(messages) == 2
+    assert "door 4: pickup of parcel SS2001" in messages[0] and "door 9: deposit of parcel SS2002" in messages[1]
