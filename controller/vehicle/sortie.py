@@ -250,7 +250,11 @@ class SortieRunner:
             self._commanded_mode = "AUTO"
             await self.link.arm()
             if self.state is not S.READY:
-                await self._disarm_on_pad()  # the abort came while the arm command was on its way
+                # The abort came while the arm command was on its way; the ack said armed (ArduPilot acks
+                # only once armed), even if no heartbeat has shown it yet.
+                await self._disarm_on_pad(known_armed=True)
+                if self.state is S.ABORTED and not self.link.armed:  # an RTL abort of a vehicle still on the pad
+                    await self._to(S.CANCELLED, "aborted while arming; disarmed on the pad")
                 return False
             await self.link.start_mission()
             await self.link.wait_until(_is_airborne, timeout_s=self.timing.airborne_timeout_s, what="airborne")
@@ -271,8 +275,8 @@ class SortieRunner:
         await self._to(S.AIRBORNE, "took off in AUTO", **self._position())
         return True
 
-    async def _disarm_on_pad(self) -> None:
-        if self.link.armed and not _is_airborne(self.link):
+    async def _disarm_on_pad(self, *, known_armed: bool = False) -> None:
+        if (known_armed or self.link.armed) and not _is_airborne(self.link):
             try:
                 await self.link.disarm()
             except VehicleLinkError as disarm_exc:

@@ -232,6 +232,27 @@ async def test_abort_just_before_arming_cancels_and_never_arms(vehicle: TestVehi
         assert not link.armed and not any(armed_seen), "the vehicle was armed after the abort"
 
 
+async def test_abort_right_after_arming_disarms_on_the_pad_and_cancels(vehicle: TestVehicle) -> None:
+    """The abort lands when the vehicle has just armed: the mission is never started, the vehicle is
+    disarmed where it stands and the sortie is cancelled."""
+    record = Recorder()
+    async with connect(vehicle) as link:
+        runner = SortieRunner(link, plan_for(vehicle), on_transition=record,
+                              timing=SortieTiming(flight_timeout_s=80.0))
+        arm = link.arm
+
+        async def arm_then_operator_aborts() -> None:
+            await arm()  # acked: armed (the heartbeat showing it may still be on its way)
+            await runner.abort("operator: wrong parcel loaded", requested_by="dispatcher-li")
+
+        link.arm = arm_then_operator_aborts  # type: ignore[method-assign]
+        final = await runner.run()
+        assert final is SortieState.CANCELLED, record
+        assert record.states == ["uploading", "ready", "aborted", "cancelled"], record
+        await link.wait_until(lambda v: not v.armed, timeout_s=5.0, what="disarmed")
+        assert (link.alt_rel_m or 0.0) < 1.0
+
+
 async def test_abort_during_upload_stops_before_ready(vehicle: TestVehicle) -> None:
     """An abort while the mission is being uploaded: the preparation stops, nothing is armed."""
     record = Recorder()
