@@ -33,7 +33,7 @@ def _bound(sched: Scheduler, items, on_time, fleet=None, **kw):
 
 
 @pytest.mark.parametrize("spec", [HAULER, SHORT_RANGE], ids=["hauler", "short-range"])
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 def test_lp_bound_never_exceeds_the_cp_sat_optimum_of_multi_stop_packing(spec, seed):
     """Hub to three spokes, time slack and one drone per parcel at the hub: the fewest sorties is the
     CP-SAT packing optimum (multi-stop routes, payload, box, energy), so the LP must not exceed it."""
@@ -97,7 +97,9 @@ def _mixed_fleet(prob, haulers: int, couriers: int, pad: str = "hub"):
     return dataclasses.replace(prob, drone_specs={"hauler": HAULER, "courier": COURIER}, drones=drones)
 
 
-@pytest.mark.parametrize("seed", range(8))
+# Four of the eight seeds checked when the bound was written (all held); seeds 1, 2, 4 and 5 take 2-6 s
+# each and add nothing the suite's time budget can afford.
+@pytest.mark.parametrize("seed", [0, 3, 6, 7])
 def test_lp_bound_never_exceeds_a_real_plan_with_few_drones(seed):
     """Few drones of two models, deadlines, multi-stop routes: the planner's plan is one plan of the
     bounded class (same parcels flown, its on-time perishables on time), so the LP is <= its sorties."""
