@@ -32,10 +32,20 @@ DRONES = ["d01", "d02", "d03", "d04", "d05"]
 TARGETS = ["uploading", "ready", "airborne", "delivering", "returning", "landing"]
 # Random delay after the target state is seen (s): short for the short states, so the kill lands in them.
 JITTER_S = {"uploading": 0.1, "ready": 0.03, "airborne": 1.5, "delivering": 0.4, "returning": 1.5, "landing": 0.3}
-# Seven kills give 25-35 trials (the issue asks for >= 20) in about 45 s; a longer soak:
-# DISPATCH_KILL9_KILLS=40 .venv/bin/python -m pytest tests/reliability/test_kill9_trials.py -s
-KILLS = int(os.environ.get("DISPATCH_KILL9_KILLS", "7"))
-MAX_SORTIES_PER_DRONE = 3  # the simulated battery is not swapped between sorties
+# Kill until the coverage asserted below is reached (>= 20 trials, >= 8 in flight, every COVERED state at
+# least once), at least MIN_KILLS and at most MAX_KILLS times: usually 7 kills, 25-35 trials, ~35 s (when
+# 7 kills fall short, batteries are swapped so that more sorties fly and the kills go on). A
+# longer soak: DISPATCH_KILL9_KILLS=40 .venv/bin/python -m pytest tests/reliability/test_kill9_trials.py -s
+MIN_KILLS = int(os.environ.get("DISPATCH_KILL9_KILLS", "7"))
+MAX_KILLS = max(MIN_KILLS, 14)
+COVERED = ("uploading", "airborne", "delivering", "landing")
+IN_FLIGHT = ("airborne", "delivering", "returning", "landing")
+
+
+def _covered(trials: Counter[str]) -> bool:
+    return (sum(trials[s] for s in TARGETS) >= 20 and sum(trials[s] for s in IN_FLIGHT) >= 8
+            and all(trials[s] >= 1 for s in COVERED))
+MAX_SORTIES_PER_DRONE = 3
 TERMINAL = {"completed", "upload_failed", "preflight_failed", "cancelled", "rejected"}
 
 
@@ -57,13 +67,17 @@ def test_kill9_at_random_points_loses_nothing_and_flies_nothing_twice(shengsi_fa
     trials: Counter[str] = Counter()
     trial_log: list[tuple[int, str, str]] = []  # (kill number, sortie, state at kill)
 
-    def feed() -> None:
+    def feed(*, swap: bool) -> None:
         """Give every idle drone (last sortie finished, vehicle down and disarmed) its next sortie."""
         states = _states(shengsi_factory)
         for drone, own in sorties_of.items():
             snap = vehicles[drone].snapshot()
             if (own and states[own[-1]] not in TERMINAL) or snap.armed or not snap.landed \
-                    or len(own) >= MAX_SORTIES_PER_DRONE or snap.battery_remaining_pct < 60:
+                    or len(own) >= MAX_SORTIES_PER_DRONE:
+                continue
+            # One sortie per pack is enough for most runs; a swap (the pad crew's, refused while armed) buys
+            # more sorties only when a state the test must cover has not been hit yet.
+            if snap.battery_remaining_pct < 60 and not (swap and vehicles[drone].replace_battery()):
                 continue
             with shengsi_factory() as session:
                 if session.get(Drone, drone).current_pad_id != "caiyuan":
@@ -78,8 +92,12 @@ def test_kill9_at_random_points_loses_nothing_and_flies_nothing_twice(shengsi_fa
 
     try:
         controller.start()
-        for kill in range(KILLS):
-            feed()
+        kills = 0
+        for kill in range(MAX_KILLS):
+            if kill >= MIN_KILLS and _covered(trials):
+                break
+            kills += 1
+            feed(swap=kill >= MIN_KILLS and not _covered(trials))
             # Aim at the least-covered states so that every state gets kills within the budget.
             fewest = min(trials[t] for t in TARGETS)
             wanted = [t for t in TARGETS if trials[t] <= fewest + 1]
@@ -149,7 +167,7 @@ def test_kill9_at_random_points_loses_nothing_and_flies_nothing_twice(shengsi_fa
             if pad != "caiyuan" or distance_m(snap.lat_deg, snap.lon_deg, caiyuan.lat_deg, caiyuan.lon_deg) > 500 or snap.armed:
                 mismatches.append(f"{drone}: database pad {pad}, vehicle at {snap.lat_deg:.4f},{snap.lon_deg:.4f}")
     outcome = Counter(final.values())
-    report = (f"kills={KILLS} trials={sum(trials.values())} by state at kill={dict(sorted(trials.items()))} "
+    report = (f"kills={kills} trials={sum(trials.values())} by state at kill={dict(sorted(trials.items()))} "
               f"sorties={len(final)} outcomes={dict(outcome)} lost_sorties={len(lost_sorties)} "
               f"lost_parcels={len(lost_parcels)} flown_twice={len(flown_twice)} "
               f"delivered_twice={len(delivered_twice)} re_uploads_after_kill_in_uploading={re_uploads} "
@@ -159,8 +177,5 @@ def test_kill9_at_random_points_loses_nothing_and_flies_nothing_twice(shengsi_fa
     assert not lost_sorties and not lost_parcels, details
     assert not flown_twice and not delivered_twice, details
     assert not mismatches, details
-    in_flight = sum(trials[s] for s in ("airborne", "delivering", "returning", "landing"))
-    assert sum(trials[s] for s in TARGETS) >= 20 and in_flight >= 8, details
-    for state in ("uploading", "airborne", "delivering", "landing"):
-        assert trials[state] >= 1, details
+    assert _covered(trials), details
     assert {s for s in final.values()} <= {"completed", "preflight_failed"} and outcome["completed"] >= 5, details
