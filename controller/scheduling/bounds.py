@@ -139,31 +139,17 @@ def sortie_lower_bound(items: Iterable[tuple[Parcel, str, str]], models: Sequenc
     by_origin: dict[str, list[tuple[Parcel, str]]] = {}
     for p, o, d in items:
         by_origin.setdefault(o, []).append((p, d))
-    max_kg = max(m.spec.max_payload_kg for m in models)
-    max_l = max(m.spec.max_box_volume_l for m in models)
     total = 0
     for origin, group in sorted(by_origin.items()):
-        dests = sorted({d for _, d in group})
-        caps = [payload_caps(origin, dests, m, max_stops=max_stops) for m in models]
-        by_mass: list[float] = []
-        by_volume: list[float] = []
-        for p, d in group:
-            c_i = b_i = 0.0
-            for m, cap in zip(models, caps):
-                s = m.spec
-                if p.weight_kg > s.max_payload_kg + _TOL or p.volume_l > s.max_box_volume_l + _TOL:
-                    continue
-                reach = math.inf if cap is None or p.weight_kg <= 0.0 else cap[d]
-                if reach < p.weight_kg - 1e-6:
-                    continue  # this model cannot lift i that far, alone or in company
-                c_i = max(c_i, min(s.max_payload_kg, reach))
-                b_i = max(b_i, s.max_box_volume_l)
-            if c_i <= 0.0:
-                c_i, b_i = max_kg, max_l  # no model flies it: no plan exists; stay meaningful
-            by_mass.append(p.weight_kg / c_i)
-            by_volume.append(p.volume_l / b_i)
-        total += max(_continuous(by_mass), _continuous(by_volume), _l2(by_mass), _l2(by_volume))
+        total += _packing_bound(_sizes(origin, group, models, max_stops=max_stops))
     return total
+
+
+def _packing_bound(sizes: Sequence[tuple[float, float]]) -> int:
+    """The bin-packing lower bound (continuous and Martello-Toth L2, by mass and by volume) of one origin."""
+    by_mass = [m for m, _ in sizes]
+    by_volume = [v for _, v in sizes]
+    return max(_continuous(by_mass), _continuous(by_volume), _l2(by_mass), _l2(by_volume))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,10 +234,10 @@ def windowed_sortie_lower_bound(items: Iterable[tuple[Parcel, str, str]], models
         by_origin.setdefault(o, []).append((p, d))
     total = 0
     for origin, group in sorted(by_origin.items()):
-        timeless = sortie_lower_bound([(p, origin, d) for p, d in group], models, max_stops=max_stops)
         dests = sorted({d for _, d in group})
         delta = fastest_arrival_s(origin, dests, models, max_stops=max_stops, stop_service_s=stop_service_s)
         sizes = _sizes(origin, group, models, max_stops=max_stops)
+        timeless = _packing_bound(sizes)  # sortie_lower_bound of this origin
         windows = []
         for (p, d), (m_size, v_size) in zip(group, sizes):
             lo = max(p.ready_at.timestamp(), start_s)
@@ -266,7 +252,9 @@ def windowed_sortie_lower_bound(items: Iterable[tuple[Parcel, str, str]], models
 
 def _sizes(origin: str, group: list[tuple[Parcel, str]], models: Sequence[ModelLimits], *, max_stops: int
            ) -> list[tuple[float, float]]:
-    """Return (w_i / c_i, v_i / b_i) per parcel, as `sortie_lower_bound` prices them."""
+    """Return (w_i / c_i, v_i / b_i) per parcel of one origin: its mass and volume as fractions of the
+    most any model can carry it that far (payload limited by energy, see `payload_caps`) and of that
+    model's box; the item sizes of the module docstring's bin-packing argument."""
     max_kg = max(m.spec.max_payload_kg for m in models)
     max_l = max(m.spec.max_box_volume_l for m in models)
     dests = sorted({d for _, d in group})
@@ -280,11 +268,11 @@ def _sizes(origin: str, group: list[tuple[Parcel, str]], models: Sequence[ModelL
                 continue
             reach = math.inf if cap is None or p.weight_kg <= 0.0 else cap[d]
             if reach < p.weight_kg - 1e-6:
-                continue
+                continue  # this model cannot lift i that far, alone or in company
             c_i = max(c_i, min(s.max_payload_kg, reach))
             b_i = max(b_i, s.max_box_volume_l)
         if c_i <= 0.0:
-            c_i, b_i = max_kg, max_l
+            c_i, b_i = max_kg, max_l  # no model flies it: no plan exists; stay meaningful
         out.append((p.weight_kg / c_i, p.volume_l / b_i))
     return out
 
