@@ -35,18 +35,23 @@ def test_an_older_agents_database_gains_the_code_issued_at_column(tmp_path: Path
     Store(path).close()  # opening it again is a no-op
 
 
+def _long_history_and_three_live_parcels(store: Store) -> None:
+    """3000 collected parcels (years of history, codes cleared) and one held, one expired, one expected."""
+    with store.transaction():
+        for n in range(3000):
+            store.put_parcel(ParcelRow(parcel_id=f"DONE{n:05d}", state=Held.PICKED_UP, size="S", code_hmac=None,
+                                       expires_at=None, recipient_phone="", board=1, lock=1, deposited_at=None,
+                                       courier=None))
+        for parcel_id, state in (("H1", Held.HELD), ("X1", Held.EXPIRED), ("E1", Held.EXPECTED)):
+            store.put_parcel(ParcelRow(parcel_id=parcel_id, state=state, size="S", code_hmac=f"hmac-{parcel_id}",
+                                       expires_at=None, recipient_phone="", board=1, lock=2, deposited_at=None,
+                                       courier=None))
+
+
 def test_parcels_by_state_are_read_through_an_index_not_the_whole_history(tmp_path: Path) -> None:
     store = Store(tmp_path / "agent.sqlite")
     try:
-        with store.transaction():
-            for n in range(3000):  # years of collected parcels
-                store.put_parcel(ParcelRow(parcel_id=f"DONE{n:05d}", state=Held.PICKED_UP, size="S", code_hmac=None,
-                                           expires_at=None, recipient_phone="", board=1, lock=1, deposited_at=None,
-                                           courier=None))
-            for parcel_id, state in (("H1", Held.HELD), ("X1", Held.EXPIRED), ("E1", Held.EXPECTED)):
-                store.put_parcel(ParcelRow(parcel_id=parcel_id, state=state, size="S", code_hmac=f"hmac-{parcel_id}",
-                                           expires_at=None, recipient_phone="", board=1, lock=2, deposited_at=None,
-                                           courier=None))
+        _long_history_and_three_live_parcels(store)
         assert [p.parcel_id for p in store.parcels(Held.HELD, Held.EXPIRED)] == ["H1", "X1"]
         assert store.codes(Held.HELD, Held.EXPIRED) == {"H1": "hmac-H1", "X1": "hmac-X1"}
         assert len(store.parcels()) == 3003
@@ -61,15 +66,7 @@ def test_parcels_by_state_are_read_through_an_index_not_the_whole_history(tmp_pa
 def test_a_code_is_found_by_its_hmac_through_an_index_only_in_the_states_asked(tmp_path: Path) -> None:
     store = Store(tmp_path / "agent.sqlite")
     try:
-        with store.transaction():
-            for n in range(3000):  # years of collected parcels, their codes cleared
-                store.put_parcel(ParcelRow(parcel_id=f"DONE{n:05d}", state=Held.PICKED_UP, size="S", code_hmac=None,
-                                           expires_at=None, recipient_phone="", board=1, lock=1, deposited_at=None,
-                                           courier=None))
-            for parcel_id, state in (("H1", Held.HELD), ("X1", Held.EXPIRED), ("E1", Held.EXPECTED)):
-                store.put_parcel(ParcelRow(parcel_id=parcel_id, state=state, size="S", code_hmac=f"hmac-{parcel_id}",
-                                           expires_at=None, recipient_phone="", board=1, lock=2, deposited_at=None,
-                                           courier=None))
+        _long_history_and_three_live_parcels(store)
         assert store.find_code("hmac-H1", Held.HELD, Held.EXPIRED) == "H1"
         assert store.find_code("hmac-X1", Held.HELD, Held.EXPIRED) == "X1"
         assert store.find_code("hmac-E1", Held.HELD, Held.EXPIRED) is None  # not deposited yet: no door to open

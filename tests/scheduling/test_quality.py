@@ -18,14 +18,28 @@ from controller.scheduling.planner import Scheduler
 MAX_GAP = 0.10
 
 
-def test_mid_size_gap_to_lower_bound_and_topped_up_sorties_keep_every_limit():
+def _instance(n_parcels: int, *, drones: int):  # type: ignore[no-untyped-def]
+    """A Shengsi day of ``n_parcels`` parcels (seed 7) for ``drones`` drones, 12 h, 6 m/s wind from 30 deg."""
     scenario = load_scenario("shengsi")
     specs = drone_specs_from_catalogue()
-    parcels = make_parcels(scenario, 1500, random.Random(7))
+    parcels = make_parcels(scenario, n_parcels, random.Random(7))
     prob = problem_from_scenario(scenario, parcels, start_at=START, horizon_s=12 * 3600,
                                  wind=WindForecast.constant(Wind(speed_m_s=6, from_deg=30), start_at=START),
-                                 drone_specs=specs, drones=fleet(scenario, specs, 8))
+                                 drone_specs=specs, drones=fleet(scenario, specs, drones))
     est, _ = best_available_estimator(scenario, prob.pads, altitude_m=prob.config.cruise_alt_m)
+    return specs, parcels, prob, est
+
+
+def _assert_within_limits(sortie, specs, by_id) -> None:  # type: ignore[no-untyped-def]
+    """Payload (kg), box volume (l) and energy with reserve (Wh) of the sortie's model."""
+    spec = specs[sortie.model_id]
+    assert sum(by_id[p].weight_kg for p in sortie.parcel_ids) <= spec.max_payload_kg + 1e-9
+    assert sum(by_id[p].volume_l for p in sortie.parcel_ids) <= spec.max_box_volume_l + 1e-9
+    assert sortie.energy_wh <= sortie.energy_budget_wh + 1e-6
+
+
+def test_mid_size_gap_to_lower_bound_and_topped_up_sorties_keep_every_limit():
+    specs, parcels, prob, est = _instance(1500, drones=8)
     sched = Scheduler(prob, est, seed=0)
     plan = sched.run()
     delivery = [s for s in plan.sorties if s.purpose == "delivery"]
@@ -34,10 +48,7 @@ def test_mid_size_gap_to_lower_bound_and_topped_up_sorties_keep_every_limit():
     assert sched.counters["topped_up_parcels"] > 0  # the fleet is short of time: re-packing must kick in
     by_id = {p.parcel_id: sched.drone_parcels.get(p.parcel_id, p) for p in parcels}
     for s in delivery:
-        spec = specs[s.model_id]
-        assert sum(by_id[p].weight_kg for p in s.parcel_ids) <= spec.max_payload_kg + 1e-9
-        assert sum(by_id[p].volume_l for p in s.parcel_ids) <= spec.max_box_volume_l + 1e-9
-        assert s.energy_wh <= s.energy_budget_wh + 1e-6
+        _assert_within_limits(s, specs, by_id)
         for leg in s.legs:
             for pid in leg.drop_parcel_ids:
                 p = by_id[pid]
@@ -57,13 +68,7 @@ def test_rescue_flights_merge_into_later_flights_that_bring_their_perishables_in
     ready apart got a flight each (with empty flights out and back); a later placed flight that brings
     them in time now takes them and the earlier chain is dropped. On 2 500 parcels / 10 drones that saves
     2 flights with the same perishables on time; each drone's day stays a consistent chain."""
-    scenario = load_scenario("shengsi")
-    specs = drone_specs_from_catalogue()
-    parcels = make_parcels(scenario, 2500, random.Random(7))
-    prob = problem_from_scenario(scenario, parcels, start_at=START, horizon_s=12 * 3600,
-                                 wind=WindForecast.constant(Wind(speed_m_s=6, from_deg=30), start_at=START),
-                                 drone_specs=specs, drones=fleet(scenario, specs, 10))
-    est, _ = best_available_estimator(scenario, prob.pads, altitude_m=prob.config.cruise_alt_m)
+    specs, parcels, prob, est = _instance(2500, drones=10)
 
     def missed(plan):
         late = {p for s in plan.sorties for p in s.late_parcel_ids}
@@ -90,10 +95,7 @@ def test_rescue_flights_merge_into_later_flights_that_bring_their_perishables_in
             assert nxt.origin_pad == prev.stops[-1]
             assert nxt.depart_at >= prev.arrive_at + turnaround - timedelta(seconds=1)
     for s in plan.sorties:
-        spec = specs[s.model_id]
-        assert sum(by_id[p].weight_kg for p in s.parcel_ids) <= spec.max_payload_kg + 1e-9
-        assert sum(by_id[p].volume_l for p in s.parcel_ids) <= spec.max_box_volume_l + 1e-9
-        assert s.energy_wh <= s.energy_budget_wh + 1e-6
+        _assert_within_limits(s, specs, by_id)
         assert (s.purpose == "delivery") == bool(s.parcel_ids)
         for leg in s.legs:
             for pid in leg.drop_parcel_ids:
