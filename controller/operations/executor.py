@@ -25,9 +25,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.db.engine import transaction
-from controller.db.models import Alert, Drone, Sortie, SortieTransition, TrackPoint
+from controller.db.models import Alert, Drone, Sortie, TrackPoint
 from controller.db.types import utc_now
-from controller.domain.sortie_states import ACTIVE, FLYING, SORTIE_TRANSITIONS, SortieState
+from controller.domain.sortie_states import ACTIVE, SORTIE_TRANSITIONS, SortieState
 from controller.events import EventBus
 from controller.operations import outcomes
 from controller.services import sortie_views, sorties
@@ -258,11 +258,9 @@ class SortieExecutor:
             sortie = sorties.get_sortie(session, sortie_id)
             drone = session.get(Drone, sortie.drone_id)
             session.expunge(drone)
-            flown = session.scalar(select(SortieTransition.id).where(
-                SortieTransition.sortie_id == sortie_id,
-                SortieTransition.to_state.in_([s.value for s in FLYING])).limit(1))
             launch = _Launch(commanded=sortie.launch_commanded_at is not None, battery_pct=sortie.launch_battery_pct,
-                             flight_time_s=sortie.launch_flight_time_s, airborne_recorded=flown is not None)
+                             flight_time_s=sortie.launch_flight_time_s,
+                             airborne_recorded=sorties.was_seen_flying(session, sortie_id))
             return dict(sortie.plan), drone, sortie.state, launch  # type: ignore[return-value]
 
     def _mark_launch(self, sortie_id: str, evidence: LaunchEvidence) -> None:

@@ -19,12 +19,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controller.db.models import Sortie, SortieParcel, SortieTransition
+from controller.db.models import Sortie
 from controller.domain.errors import Conflict
-from controller.domain.sortie_states import ACTIVE, FLYING, SortieState
+from controller.domain.sortie_states import ACTIVE, SortieState
 from controller.operations import outcomes
 from controller.services import audit, sorties
 
@@ -47,9 +46,7 @@ def resolve_sortie(session: Session, *, sortie_id: str, flown: bool, actor: str,
     if driven_here or (sortie.lease_owner is not None and lease_live):
         raise Conflict(f"sortie {sortie_id} is being driven by controller {sortie.lease_owner}; abort it instead",
                        state=state.value, lease_owner=sortie.lease_owner)
-    seen_flying = session.scalar(select(SortieTransition.id).where(
-        SortieTransition.sortie_id == sortie_id,
-        SortieTransition.to_state.in_([s.value for s in FLYING])).limit(1)) is not None
+    seen_flying = sorties.was_seen_flying(session, sortie_id)
     what = "flown" if flown else "not flown"
     if flown:
         _settle_flown(session, sortie, state, actor=actor, reason=reason, now=now)
@@ -78,9 +75,7 @@ def _settle_flown(session: Session, sortie: Sortie, state: SortieState, *, actor
         sorties.transition(session, sortie=sortie, to_state=S.AIRBORNE, actor=actor,
                            reason=f"resolved as flown: {reason}", at=now)
     outcomes.parcels_took_off(session, sortie=sortie, actor=actor)
-    stops = {drop.drop_pad_id for drop in session.scalars(
-        select(SortieParcel).where(SortieParcel.sortie_id == sortie.id))}
-    for pad_id in sorted(p for p in stops if p):
+    for pad_id in dict.fromkeys(sortie.stops):  # each stop once, in flight order
         outcomes.parcels_dropped_at(session, sortie=sortie, pad_id=pad_id, actor=actor)
     end = _route_end(sortie.plan)
     sorties.transition(session, sortie=sortie, to_state=S.COMPLETED, actor=actor,

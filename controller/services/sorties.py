@@ -19,7 +19,7 @@ from controller.db.types import utc_now
 from controller.domain.errors import Conflict, DispatchError, NotFound
 from controller.domain.parcel_states import ParcelState
 from controller.domain.plan_hash import plan_hash
-from controller.domain.sortie_states import SORTIE_TRANSITIONS, SortieState
+from controller.domain.sortie_states import FLYING, SORTIE_TRANSITIONS, SortieState
 from controller.services import audit, parcels
 
 S = SortieState
@@ -207,6 +207,13 @@ def list_sorties(session: Session, *, states: Sequence[SortieState] = (), limit:
     if states:
         query = query.where(Sortie.state.in_([s.value for s in states]))
     return list(session.scalars(query))
+
+
+def was_seen_flying(session: Session, sortie_id: str) -> bool:
+    """True when the sortie's history has a flight state (it certainly took off)."""
+    return session.scalar(select(SortieTransition.id).where(
+        SortieTransition.sortie_id == sortie_id,
+        SortieTransition.to_state.in_([s.value for s in FLYING])).limit(1)) is not None
 
 
 def transitions(session: Session, sortie_id: str) -> list[SortieTransition]:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from controller.db.models import SortieTransition
 
 # Re-export the flight fixtures (shengsi database, settings, tokens) for this package.
-from tests.operations.conftest import flight_settings, scenario  # noqa: F401
+from tests.operations.conftest import dispatcher_token, flight_settings, scenario  # noqa: F401
 
 
 def transitions(factory: sessionmaker[Session], sortie_id: str) -> list[tuple[str, str]]:

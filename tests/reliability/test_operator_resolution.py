@@ -24,7 +24,7 @@ from controller.domain.sortie_states import SortieState
 from controller.operations.resolution import resolve_sortie
 from controller.services import parcels, sorties
 from tests.conftest import make_settings
-from tests.operations.conftest import dispatcher_token, plan_sortie, start_sim_for, wait_for  # noqa: F401 - fixture
+from tests.operations.conftest import plan_sortie, start_sim_for, wait_for
 from tests.reliability.conftest import transitions
 
 SPEEDUP = 60.0
