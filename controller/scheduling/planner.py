@@ -26,7 +26,8 @@ Algorithm (construction + local search, chosen on evidence: see `benchmarks/sche
    be served within the horizon is reported unassigned with the reason. Perishables the ferry/bus
    brings late or cannot take get a second rescue, and the boxes they free go to the unserved.
 7. Merge (`merge_rescue_flights`): a rescue delivery whose parcels a later placed flight from the same
-   pad brings in time (with room) moves there, and its chain (with empty flights in/back) is dropped.
+   pad brings in time (with room, or with room made by moving one of its parcels to another flight
+   that still brings it in time) moves there, and its chain (with empty flights in/back) is dropped.
    Then parcels still unserved top up placed deliveries; empty positioning flights take only
    perishables that would otherwise miss their deadline (`top_up_unserved`).
 
@@ -47,6 +48,7 @@ import bisect
 import dataclasses
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -179,7 +181,8 @@ class Scheduler:
                          "last_mile_without_bus": 0, "topped_up_parcels": 0,
                          "rescue_flights": 0, "rescued_perishables": 0,
                          "box_freeing_parcels": 0, "boxes_given_to_missed": 0,
-                         "loaded_repositions": 0, "merged_rescue_flights": 0}
+                         "loaded_repositions": 0, "merged_rescue_flights": 0,
+                         "parcels_moved_for_rescues": 0}
         self.hubs = bus_hubs(problem)
         self.journeys: dict[str, Journey] = {}
         self.originals: dict[str, Parcel] = {}  # parcel id -> the input parcel of a bus + drone journey
@@ -1027,7 +1030,10 @@ class Scheduler:
         delivery (earliest departure first) goes to the host with the earliest arrival at its stop among
         placed deliveries and still-empty flights from the same pad that depart after its parcels are
         ready, reach their stop by every deadline, and keep payload, box and energy (with reserve at the
-        host's charge) within limits; the host's stops and times do not change. A chain is dropped whole,
+        host's charge) within limits; the host's stops and times do not change. If no host has room, one
+        with a parcel that another flight can take instead makes room (`_absorb_by_moving_one`; measured
+        on the 10 000-parcel bench: 391 -> 384 delivery sorties, same parcels and perishables on time).
+        A chain is dropped whole,
         and only if it ends where it started or the drone flies nothing after it, so the drone's day
         stays consistent (each flight leaves where the last landed).
         Airspace and pad slots of dropped flights stay reserved (conservative for the others).
@@ -1045,11 +1051,8 @@ class Scheduler:
             by_drone.setdefault(sortie.drone_id, []).append(i)
         for a, chain in chains:
             members = set(chain)
-            first, last = self.sorties[chain[0]], self.sorties[chain[-1]]
-            if first.origin_pad != last.stops[-1] and any(
-                    i not in self._removed and i not in members and self.sorties[i].depart_at > last.depart_at
-                    for i in by_drone[first.drone_id]):
-                continue  # the chain moved the drone and a later flight leaves from where it landed
+            if not self._droppable(chain, by_drone):
+                continue
             (stop,) = set(d for _, d in a.parcels) if len({d for _, d in a.parcels}) == 1 else (None,)
             if stop is None:
                 continue
@@ -1063,44 +1066,118 @@ class Scheduler:
                 if host.timing.depart_s + 1e-6 < ready or arrive > due + 1e-6:
                     continue
                 hosts.append((arrive, host.index, host))
-            for _, _, host in sorted(hosts, key=lambda h: h[:2]):
-                if self._absorb(host, a.parcels):
-                    for i in chain:
-                        flown.pop(i, None)
-                        empty.pop(i, None)
-                    if host.index in empty:
-                        flown[host.index] = empty.pop(host.index)
-                    self._removed |= members
-                    self.counters["merged_rescue_flights"] += len(chain)
-                    break
+            hosts.sort(key=lambda h: h[:2])
+            others = sorted((f for f in flown.values() if f.index not in members),
+                            key=lambda f: (f.timing.depart_s, f.index))
+            found = next((host for _, _, host in hosts if self._absorb(host, a.parcels)), None)
+            if found is None:
+                found = next((host for _, _, host in hosts
+                              if host.index in flown and self._absorb_by_moving_one(host, a.parcels, others)), None)
+            if found is None:
+                continue
+            for i in chain:
+                flown.pop(i, None)
+                empty.pop(i, None)
+            if found.index in empty:
+                flown[found.index] = empty.pop(found.index)
+            self._removed |= members
+            self.counters["merged_rescue_flights"] += len(chain)
         self._flown = [f for f in self._flown if f.index in flown] + [
             f for f in self._empty if f.index in flown]
         self._empty = [f for f in self._empty if f.index in empty]
 
+    def _droppable(self, chain: list[int], by_drone: dict[str, list[int]]) -> bool:
+        """Whether the rescue `chain` (indices in `sorties`) can be dropped whole with the drone's day
+        staying consistent: it ends where it started, or the drone flies nothing after it."""
+        members = set(chain)
+        first, last = self.sorties[chain[0]], self.sorties[chain[-1]]
+        return first.origin_pad == last.stops[-1] or not any(
+            i not in self._removed and i not in members and self.sorties[i].depart_at > last.depart_at
+            for i in by_drone[first.drone_id])
+
     def _absorb(self, host: _Flown, parcels: list[tuple[Parcel, str]]) -> bool:
         """Load all of `parcels` onto placed flight `host` if payload, box and energy allow; return
         whether it did (times and stops unchanged; the caller checked ready times and deadlines)."""
-        spec = host.drone.spec
-        kg = sum(p.weight_kg for p, _ in host.parcels + parcels)
-        litres = sum(p.volume_l for p, _ in host.parcels + parcels)
-        if kg > spec.max_payload_kg + 1e-9 or litres > spec.max_box_volume_l + 1e-9:
+        checked = self._check_load(host, host.parcels + list(parcels))
+        if checked is None:
             return False
+        self._set_load(host, host.parcels + list(parcels), checked)
+        return True
+
+    def _check_load(self, host: _Flown, parcels: list[tuple[Parcel, str]]) -> tuple[RouteEval, _Timing] | None:
+        """Return `host`'s route and timing if it carried exactly `parcels` (its stops and times
+        unchanged), or None if payload, box volume or energy with reserve (planning model at full
+        battery, estimator at the flight's charge and wind) would not hold."""
+        spec = host.drone.spec
+        kg = sum(p.weight_kg for p, _ in parcels)
+        litres = sum(p.volume_l for p, _ in parcels)
+        if kg > spec.max_payload_kg + 1e-9 or litres > spec.max_box_volume_l + 1e-9:
+            return None
         drops = {s: 0.0 for s in host.route.stops}
-        for p, d in host.parcels + parcels:
+        for p, d in parcels:
             drops[d] += p.weight_kg
         route = self.evaluators[spec.model_id].evaluate(host.origin, host.route.stops, drops)
         if not route.feasible or route.energy_wh > self.budget_wh(spec) + 1e-9:
-            return False
+            return None
         energy, wind, leg_e = self._flight_energy(spec, host.origin, route, host.timing.depart_s)
         if energy > self.budget_wh(spec, host.timing.soc_wh) + 1e-9:
-            return False
-        host.parcels = host.parcels + list(parcels)
-        host.route = route
-        host.timing = dataclasses.replace(host.timing, energy_wh=energy, wind=wind, leg_energy_wh=leg_e)
+            return None
+        return route, dataclasses.replace(host.timing, energy_wh=energy, wind=wind, leg_energy_wh=leg_e)
+
+    def _set_load(self, host: _Flown, parcels: list[tuple[Parcel, str]],
+                  checked: tuple[RouteEval, _Timing]) -> None:
+        host.parcels = list(parcels)
+        host.route, host.timing = checked
         old = self.sorties[host.index]
-        self.sorties[host.index] = self._sortie(old.sortie_id, host.drone, host.origin, route, host.parcels,
+        self.sorties[host.index] = self._sortie(old.sortie_id, host.drone, host.origin, host.route, host.parcels,
                                                 host.timing, old.altitude_m, old.separation, "delivery")
-        return True
+
+    def _on_time_on(self, host: _Flown, parcel: Parcel, stop: str) -> bool:
+        """Whether placed flight `host` can carry `parcel` to `stop`: it stops there, leaves once the parcel
+        is ready and arrives by its deadline (if any)."""
+        if stop not in host.route.stops or host.timing.depart_s + 1e-6 < _ts(parcel.ready_at):
+            return False
+        arrive = host.timing.depart_s + host.route.arrival_offsets_s[host.route.stops.index(stop)]
+        return parcel.due_at is None or arrive <= _ts(parcel.due_at) + 1e-6
+
+    def _absorb_by_moving_one(self, host: _Flown, parcels: list[tuple[Parcel, str]],
+                              others: list[_Flown]) -> bool:
+        """Load `parcels` onto `host` by moving one of its parcels to another placed delivery in `others`
+        (same origin, its stop served, ready and on time there, payload, box and energy kept on both);
+        return whether it did. Stops and times never change.
+
+        Rescue deliveries exist because the flights in time were full when the rescue ran. One parcel on
+        such a flight can often leave on another flight from the same pad with a little room (a later
+        one if its deadline allows, or an earlier one once it is ready), which frees its place: the
+        rescue's sortie is saved and no parcel is late. The smallest parcel that frees enough room is
+        tried first, so that the room other rescues need stays.
+        """
+        spec = host.drone.spec
+        load = host.parcels + list(parcels)
+        over_kg = sum(p.weight_kg for p, _ in load) - spec.max_payload_kg
+        over_l = sum(p.volume_l for p, _ in load) - spec.max_box_volume_l
+        # A stop keeps a parcel to drop (or gets the new ones): the flight does not call there for nothing.
+        drops = Counter(d for _, d in load)
+        movable = sorted((it for it in host.parcels if it[0].weight_kg >= over_kg - 1e-9
+                          and it[0].volume_l >= over_l - 1e-9 and drops[it[1]] > 1),
+                         key=lambda it: (it[0].volume_l / spec.max_box_volume_l + it[0].weight_kg / spec.max_payload_kg,
+                                         it[0].parcel_id))
+        for moved in movable:
+            kept = [it for it in load if it is not moved]
+            checked = self._check_load(host, kept)
+            if checked is None:
+                continue
+            for other in others:
+                if other is host or other.origin != host.origin or not self._on_time_on(other, *moved):
+                    continue
+                checked_other = self._check_load(other, other.parcels + [moved])
+                if checked_other is None:
+                    continue
+                self._set_load(other, other.parcels + [moved], checked_other)
+                self._set_load(host, kept, checked)
+                self.counters["parcels_moved_for_rescues"] += 1
+                return True
+        return False
 
     def _fill(self, drone: _Drone, flight: tuple, targets: list[tuple[float, Parcel]], extra: list[Parcel],
               taken: set[str]) -> tuple:
