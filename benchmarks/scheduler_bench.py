@@ -290,7 +290,8 @@ def speed_large(scenario, estimator_for, specs, n_parcels: int, n_drones: int, *
           f"{n_haulers} x 12 h; courier sorties {len(smaller)} (rescued perishables: "
           f"{run.counters['rescued_perishables']}, ferry/bus boxes freed for perishables no drone can take: "
           f"{run.counters['boxes_given_to_missed']}, rescue flights incl. repositioning: {run.counters['rescue_flights']}, of them merged away: "
-          f"{run.counters['merged_rescue_flights']})."
+          f"{run.counters['merged_rescue_flights']}, dropped after re-packing: {run.counters['repacked_rescue_flights']}; "
+          f"parcels moved to other flights to make room: {run.counters['parcels_moved_for_rescues']})."
           f" No bound here prices hauler time, so these count fully against the gap.")
     need_h = _hauler_hours_needed(prob, run, flown, hauler)
     print(f"  ...and a hauler-time budget would not bind: haulers alone need >= {need_h:.0f} h for the flown parcels "
