@@ -19,10 +19,13 @@ RS-485 notes:
 from __future__ import annotations
 
 import logging
+import os
+import select
 import time
 
 import serial
 import serial.rs485
+import serial.serialposix
 
 from locker_driver.errors import LinkError
 
@@ -66,6 +69,10 @@ class SerialTransport:
             wire_time_s(1, self.baudrate) * 3.5 if inter_frame_gap_s is None else inter_frame_gap_s
         )
         self._pending = bytearray()
+        # A POSIX port (a device or a pty: a non-blocking file descriptor) is read directly (_read_fd);
+        # others (loop://, socket://) through pyserial's read.
+        self._posix = isinstance(port, serial.serialposix.Serial) and \
+            not isinstance(port, serial.serialposix.VTIMESerial)  # that one blocks for VMIN bytes
         self._last_activity = 0.0
         self.echo_misses = 0
 
@@ -137,6 +144,8 @@ class SerialTransport:
             self._pending += self._read_port(64, remaining)
 
     def _read_port(self, max_bytes: int, timeout_s: float) -> bytes:
+        if self._posix:
+            return self._read_fd(self._port.fd, max_bytes, timeout_s)  # type: ignore[attr-defined]
         try:
             self._port.timeout = max(timeout_s, 0.0)
             first = self._port.read(1)
@@ -148,6 +157,29 @@ class SerialTransport:
             )
         except (serial.SerialException, OSError) as error:
             raise LinkError(url=self.url, reason=f"read failed: {error}") from error
+        self._last_activity = time.monotonic()
+        return data
+
+    def _read_fd(self, fd: int | None, max_bytes: int, timeout_s: float) -> bytes:
+        """Read what is there (up to ``max_bytes``) once ``fd`` is readable: one ``select``, one ``read``.
+
+        What pyserial's ``read`` does for a POSIX port, without setting ``timeout`` (a ``tcgetattr``
+        each time) and asking ``in_waiting`` (an ``ioctl``): every system call releases the GIL, and in
+        the agent each one waits to get it back from the busy event loop (~0.3 ms less per door).
+        """
+        if fd is None:
+            raise LinkError(url=self.url, reason="read failed: port not open")
+        try:
+            ready, _, _ = select.select([fd], [], [], max(timeout_s, 0.0))
+            if not ready:
+                return b""
+            data = os.read(fd, max_bytes)  # the descriptor is non-blocking (pyserial opens it so)
+        except BlockingIOError:
+            return b""
+        except OSError as error:
+            raise LinkError(url=self.url, reason=f"read failed: {error}") from error
+        if not data:  # readable but empty: the device went away (as pyserial reports it)
+            raise LinkError(url=self.url, reason="device reports readiness to read but returned no data")
         self._last_activity = time.monotonic()
         return data
 

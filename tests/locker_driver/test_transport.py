@@ -47,3 +47,36 @@ def test_defaults_are_9600_baud_and_a_3_5_character_gap() -> None:
 
 def test_wire_time_counts_ten_bits_per_byte() -> None:
     assert wire_time_s(960, 9600) == 1.0
+
+
+def test_a_pty_is_read_from_its_descriptor_and_a_vanished_device_is_a_link_error() -> None:
+    import os
+
+    import pytest
+
+    from locker_driver.errors import LinkError
+
+    master, slave = os.openpty()
+    transport = SerialTransport.open(os.ttyname(slave))
+    os.close(slave)
+    try:
+        assert transport.read(64, 0.02) == b""  # nothing sent: the timeout
+        os.write(master, b"\x80\x01")
+        os.write(master, b"\x02\x33")
+        received = b""
+        while len(received) < 4:  # what has arrived, in as many reads as it takes
+            chunk = transport.read(64, 0.5)
+            assert chunk
+            received += chunk
+        assert received == b"\x80\x01\x02\x33"
+        os.write(master, b"\x01\x02\x03")
+        assert transport.read(2, 0.5) == b"\x01\x02"  # never more than asked
+        assert transport.read(2, 0.5) == b"\x03"
+        os.close(master)  # the adapter is unplugged
+        master = -1
+        with pytest.raises(LinkError):
+            transport.read(64, 0.5)
+    finally:
+        transport.close()
+        if master >= 0:
+            os.close(master)
