@@ -1,12 +1,13 @@
 """Deposits, pickups, the door interlock, faults and reconciliation: the agent's core.
 
-Everything that touches the lock boards goes through :class:`LockerService`, one operation at a time
-(an ``asyncio.Lock``); the blocking bus is called with ``asyncio.to_thread``. Door closings are not
-reported by the boards, so :meth:`LockerService.poll` queries every board (one query-all frame each)
-and settles what changed: a reserved compartment whose door closed completes its deposit, an open one
-its collection. The same pass notices boards that stop answering (marked offline, others keep
-working) or come back (reconciled door by door before they serve anyone), doors left open, and codes
-that expired.
+Everything that touches the lock boards goes through :class:`LockerService`. Decisions are taken one
+at a time under its operation lock (an ``asyncio.Lock``); doors open in batches (below), and a pickup
+waits for its door without the lock, so codes for other doors are checked meanwhile. The blocking bus
+is called in worker threads. Door closings are not reported by the boards, so
+:meth:`LockerService.poll` queries every board (one query-all frame each) and settles what changed: a
+reserved compartment whose door closed completes its deposit, an open one its collection. The same
+pass notices boards that stop answering (marked offline, others keep working) or come back
+(reconciled door by door before they serve anyone), doors left open, and codes that expired.
 
 Every change is written with the event describing it, in one store transaction, for the controller.
 
@@ -45,13 +46,34 @@ repeated after a power loss reaches the controller once. Because the intent is o
 record of the confirmed opening itself is committed without its own fsync (see
 ``Store.transaction(durable=False)``): it survives the process dying, and a power cut before the next
 synced commit (the watchdog syncs the WAL within one poll period) falls back to settling the intent
-from the door. A pickup thus still costs one fsync, not two.
+from the door.
+
+Batches: one fsync for the doors opened together
+------------------------------------------------
+Openings are queued (in memory) and opened in batches by one worker thread that goes from batch to
+batch while openings keep coming: the batch's intents in one commit and one fsync of the WAL (taken
+outside the store's lock, so the event loop keeps reading), then the doors one after another on the
+line (unlock and confirming query each, as before), then one commit recording every outcome. Pickups
+that arrive while a batch is on the line form the next one, so at 500 pickups/s a fsync and a thread
+hand-over are shared by several doors instead of paid by each. A kill at any point of a batch is one
+of the cases above, door by door: a door whose intent is on disk is settled from its door (one not
+unlocked yet reads closed: in doubt, flagged), a door only queued has nothing on disk and nothing was
+sent (its parcel stays as it was). A door whose board stops answering in a batch leaves its intent for
+the settlement; the batch's later doors on that board are not tried (their intents are dropped: no
+frame was sent) and are answered "does not answer".
+
+A door is *in flight* from being queued until its batch's record is committed and handed back to the
+loop. Nothing else opens it meanwhile (a second pickup with the same code waits and then finds the
+code dead), and the watchdog settles neither its intent nor its compartment: its reading may predate
+the unlock. The watchdog queries a board without the operation lock and settles it under the lock,
+skipping every door in flight when the query was sent or queued since.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -117,6 +139,25 @@ class DoorOpened:
     faulty_doors: tuple[int, ...] = ()
 
 
+@dataclass(eq=False, kw_only=True)
+class _Opening:
+    """One door opening in flight: queued for a batch, its intent written, the door tried, recorded.
+
+    Attributes:
+        intent: what is being opened, for whom (written ahead of the unlock frame).
+        durable_record: record the opening with an fsync of its own.
+        sent: the unlock frame was sent (False: the batch skipped it, its board having gone silent).
+        error: what the opening raised (None: the door opened and that is recorded).
+        settled: set once the batch recorded the outcome and the door is out of flight.
+    """
+
+    intent: IntentRow
+    durable_record: bool = False
+    sent: bool = False
+    error: Exception | None = None
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 def parse_layout(text: str) -> list[tuple[int, int, str]]:
     """Parse a compartment layout ``"1:S*12,M*8,L*4;2:L*6"`` into ``(board, lock, size)``.
 
@@ -170,7 +211,11 @@ def _newer(candidate: datetime | None, current: datetime | None) -> bool:
 
 
 class LockerService:
-    """The locker's state machine over its doors (see the module docstring)."""
+    """The locker's state machine over its doors (see the module docstring).
+
+    Operations run on one event loop; only the bus, the batches' store writes and the notifier run in
+    worker threads.
+    """
 
     def __init__(self, *, config: AgentConfig, bus: LockerBus, store: Store, clock: Clock, gps: GpsSource,
                  notifier: Notifier) -> None:
@@ -181,6 +226,16 @@ class LockerService:
         self._gps = gps
         self._notifier = notifier
         self._op = asyncio.Lock()
+        # Door openings (module docstring): queued for the next batch, and every door from queuing until
+        # its batch recorded it ("in flight": nothing else settles or opens it meanwhile).
+        self._queue: list[_Opening] = []
+        self._in_flight: dict[tuple[int, int], _Opening] = {}
+        self._queued = 0  # openings queued so far; _queued_at[board][lock]: the count at the door's last one
+        self._queued_at: dict[int, dict[int, int]] = {}
+        # The opener: one worker thread opens batch after batch while openings keep coming (_open_batches).
+        self._queue_lock = threading.Lock()  # _queue and _draining, shared with that thread
+        self._draining = False
+        self._openers: set[asyncio.Task[None]] = set()
         self._pending_notices: list[PickupNotice] = []
         self._last_position_at: datetime | None = None
         self.ready = False
@@ -216,29 +271,147 @@ class LockerService:
                 if attempt + 1 == self.config.unlock_tries:
                     raise
 
-    def _open_with_intent(self, *, board: int, lock: int, action: str, parcel_id: str | None, actor: str,
-                          details: dict[str, Any] | None = None, durable_record: bool = False) -> None:
-        """Commit an intent, open the door, record the opening; all in one worker thread.
+    # -- opening doors: batches of write-ahead intents (module docstring) ------------------------
 
-        One thread hop for the lot: the intent's fsync, the serial round trips (unlock, confirming
-        query) and the record's commit all wait with the GIL released and the event loop free to read
-        the next requests. The record is committed before the caller answers; without its own fsync
-        unless ``durable_record`` (see the module docstring).
+    def _submit(self, *, board: int, lock: int, action: str, parcel_id: str | None, actor: str,
+                details: dict[str, Any] | None = None, durable_record: bool = False) -> _Opening:
+        """Queue the opening of door ``board``/``lock`` for the next batch; await :meth:`_outcome` of it.
 
-        Raises:
-            DoorDidNotOpen (the intent stays: the caller records the fault and drops it), BOARD_DOWN
-            errors (the intent stays until the board answers again).
+        The caller holds ``_op`` and has checked the door is not in flight (:meth:`_wait_settled`): one
+        intent per door. ``durable_record``: record the opening with its own fsync (see the module
+        docstring).
         """
+        door = (board, lock)
+        assert door not in self._in_flight, f"door {board}/{lock} is already opening"
         intent = IntentRow(uid=uuid.uuid4().hex, board=board, lock=lock, action=action, parcel_id=parcel_id,
                            actor=actor, at=self._clock.now(), details=details or {})
-        with self._store.transaction():
-            self._store.add_intent(intent)
-        self._unlock_blocking(board, lock)
-        with self._store.transaction(durable=durable_record):
-            self._opened(intent, self._clock.now())
+        opening = _Opening(intent=intent, durable_record=durable_record)
+        self._in_flight[door] = opening
+        self._queued += 1
+        self._queued_at.setdefault(board, {})[lock] = self._queued
+        with self._queue_lock:
+            self._queue.append(opening)
+            start, self._draining = not self._draining, True
+        if start:
+            task = asyncio.get_running_loop().create_task(self._open_queued())
+            self._openers.add(task)
+            task.add_done_callback(self._openers.discard)
+        return opening
+
+    @staticmethod
+    async def _outcome(opening: _Opening) -> None:
+        """Wait until ``opening``'s batch recorded it; raise what its opening raised.
+
+        Raises:
+            DoorDidNotOpen (the fault is recorded, the intent dropped), BOARD_DOWN errors (the board is
+            marked offline; the intent stays until it answers again, or was dropped if no frame was sent).
+        """
+        await opening.settled.wait()
+        if opening.error is not None:
+            raise opening.error
+
+    async def _wait_settled(self, board: int, lock: int) -> None:
+        """Wait until no opening of door ``board``/``lock`` is in flight (the caller may hold ``_op``).
+
+        Holding ``_op`` meanwhile is safe: batches never take it.
+        """
+        while (opening := self._in_flight.get((board, lock))) is not None:
+            await opening.settled.wait()
+
+    async def _open_queued(self) -> None:
+        """Run the opener (:meth:`_open_batches`) in a worker thread until the queue is empty.
+
+        A task of its own rather than a requester's, so a requester that goes away cannot strand the
+        others' batch. If the loop shuts down meanwhile, the thread finishes the batch it has: its
+        doors stay in flight, so nothing here settles their intents (the next start does).
+        """
+        await self._call(self._open_batches, asyncio.get_running_loop())
+
+    def _open_batches(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Take what is queued as a batch, open it, hand the outcome to the loop; until nothing is queued.
+
+        The thread goes straight on to the next batch: the event loop is not on the path from one batch
+        to the next (a hop there and back costs ~1-3 ms under load, more than a batch's fsync).
+        """
+        while True:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._draining = False
+                    return
+            failed: Exception | None = None
+            try:
+                self._open_batch(batch)
+            except Exception as error:  # noqa: BLE001 - every requester of the batch gets it
+                # The intents' commit failed (nothing was sent) or the record's (the intents are on disk:
+                # the watchdog settles them from the doors once they are out of flight).
+                failed = error
+            loop.call_soon_threadsafe(self._batch_done, batch, failed)
+
+    def _batch_done(self, batch: list[_Opening], failed: Exception | None) -> None:
+        """Take a recorded batch out of flight and wake its requesters (on the loop)."""
+        for opening in batch:
+            del self._in_flight[(opening.intent.board, opening.intent.lock)]
+            opening.error = failed or opening.error
+            opening.settled.set()
+
+    def _open_batch(self, batch: list[_Opening]) -> None:
+        """Write the batch's intents (one fsync), open the doors one by one, record them (one commit).
+
+        Runs in a worker thread: one hop for the lot, with the GIL released while it waits on the disk
+        and the line. Each door's bus failure lands in its opening's ``error`` and the others go on; a
+        door whose board stopped answering earlier in the batch is not tried (``sent`` stays False:
+        its intent is dropped, the door did not open). The record commit has no fsync of its own unless
+        a member asks for one or failed (faults are rare and recorded durably, as before).
+        """
+        # Committed, then fsynced outside the store's lock (the loop reads the store meanwhile); no unlock
+        # frame goes out before the fsync returned.
+        with self._store.transaction(durable=False):
+            for opening in batch:
+                self._store.add_intent(opening.intent)
+        self._store.flush(always=True)
+        silent: set[int] = set()
+        for opening in batch:
+            board, lock = opening.intent.board, opening.intent.lock
+            if board in silent:
+                opening.error = BoardTimeout(board=board, lock=lock, attempts=0)
+                continue
+            opening.sent = True
+            try:
+                self._unlock_blocking(board, lock)
+            except DoorDidNotOpen as error:
+                opening.error = error
+            except BOARD_DOWN as error:
+                opening.error = error
+                silent.add(board)
+        durable = any(opening.durable_record or opening.error is not None for opening in batch)
+        now = self._clock.now()
+        with self._store.transaction(durable=durable):
+            for opening in batch:
+                self._record(opening, now)
+            for board in sorted(silent):
+                self._board_offline(board)
+
+    def _record(self, opening: _Opening, now: datetime) -> None:
+        """Record one opening of a batch (inside its transaction): opened, faulty, not sent or in doubt."""
+        intent = opening.intent
+        if opening.error is None:
+            self._opened(intent, now)
+        elif isinstance(opening.error, DoorDidNotOpen):  # it reads closed after the tries: it did not open
+            if intent.action == "remote_open":
+                self._store.drop_intent(intent.board, intent.lock)  # remote_open() reports the failure
+            else:
+                self._fault(self._store.compartment(intent.board, intent.lock), during=intent.action,
+                            parcel_id=None if intent.action == "deposit" else intent.parcel_id)
+        elif not opening.sent:
+            self._store.drop_intent(intent.board, intent.lock)
+        # else: a silent board; did the door open? The intent stays until the board answers.
 
     def _in_doubt(self, board: int, lock: int) -> bool:
-        """Return whether an earlier opening of this door is still unsettled (its board went silent)."""
+        """Return whether an earlier opening of this door is still unsettled (its board went silent).
+
+        Only meaningful once the door is out of flight (:meth:`_wait_settled`).
+        """
         return self._store.has_intent(board, lock)
 
     # -- keypad lockout -------------------------------------------------------------------------
@@ -271,23 +444,20 @@ class LockerService:
 
     async def reconcile(self) -> None:
         """Query every door and settle the stored states before serving anyone (start-up, power loss)."""
-        async with self._op:
-            self.ready = False
-            for board in self._store.boards():
-                await self._reconcile_board(board)
-            self.ready = True
+        self.ready = False  # no opening is begun meanwhile (_guard)
+        for board in self._store.boards():
+            await self._reconcile_board(board)
+        self.ready = True
         await self._send_notices()
 
     async def poll(self) -> None:
         """One pass of the watchdog: doors closed/left open, boards lost or back, codes expired, position.
 
-        The operation lock is taken board by board, not for the whole pass: each board is settled on
-        its own query, so a pickup waits for one board's query and settling (one round trip plus its
-        gap) instead of every board's (16 boards: ~60 ms at 9600 baud, the pickups' p99 before).
+        Board by board, and the operation lock only for settling a board once its query answered (see
+        :meth:`_reconcile_board`): a pickup never waits for the watchdog's round trips on the line.
         """
         for board in self._store.boards():
-            async with self._op:
-                await self._reconcile_board(board)
+            await self._reconcile_board(board)
         async with self._op:
             self._flag_expired()
             self._record_position()
@@ -330,14 +500,12 @@ class LockerService:
             faulty: list[int] = []
             while (candidate := self._free_compartment(need)) is not None:
                 try:
-                    await self._call(self._open_with_intent, board=candidate.board, lock=candidate.lock,
-                                     action="deposit", parcel_id=parcel_id, actor=courier, details={"size": need})
-                except DoorDidNotOpen:
-                    self._fault(candidate, during="deposit", parcel_id=None)
+                    await self._outcome(self._submit(board=candidate.board, lock=candidate.lock, action="deposit",
+                                                     parcel_id=parcel_id, actor=courier, details={"size": need}))
+                except DoorDidNotOpen:  # the fault is recorded
                     faulty.append(candidate.lock)
                     continue
-                except BOARD_DOWN:
-                    self._board_offline(candidate.board)  # its intent is settled when the board answers
+                except BOARD_DOWN:  # the board is marked offline; its intent is settled when it answers
                     continue
                 return DoorOpened(board=candidate.board, lock=candidate.lock, size=candidate.size,
                                   parcel_id=parcel_id, faulty_doors=tuple(faulty))
@@ -346,6 +514,11 @@ class LockerService:
 
     async def pickup(self, code: str) -> DoorOpened:
         """Open the door of the parcel whose live code is ``code``.
+
+        The code is checked under the operation lock; the door then opens in the next batch (module
+        docstring) with the lock released, so pickups at other doors are checked and join a batch
+        meanwhile. A code whose door is opening already (the same code sent twice) is judged once
+        that opening is recorded: its code is dead by then.
 
         Raises:
             NotReady, BusMoving (checked first: no attempt is counted on a moving bus), LockedOut,
@@ -356,34 +529,36 @@ class LockerService:
             remaining = self.lockout_remaining_s()
             if remaining > 0:
                 raise LockedOut(retry_after_s=remaining)
-            now = self._clock.now()
             digest = codes.code_hmac(self.config.code_key, code.strip())
-            # One indexed lookup (see Store.find_code for why that leaks nothing a guesser can use).
-            match = self._store.find_code(digest, Held.HELD, Held.EXPIRED)
-            parcel = self._store.parcel(match) if match is not None else None
-            if parcel is None or parcel.expires_at is None or parcel.expires_at <= now:
-                if parcel is not None and parcel.state is Held.HELD:
-                    self._expire(parcel)
-                raise WrongOrExpiredCode(attempts_left=self._record_failure())
-            assert parcel.board is not None and parcel.lock is not None
+            while True:
+                now = self._clock.now()
+                # One indexed lookup (see Store.find_code for why that leaks nothing a guesser can use).
+                match = self._store.find_code(digest, Held.HELD, Held.EXPIRED)
+                parcel = self._store.parcel(match) if match is not None else None
+                if parcel is None or parcel.expires_at is None or parcel.expires_at <= now:
+                    if parcel is not None and parcel.state is Held.HELD:
+                        self._expire(parcel)
+                    raise WrongOrExpiredCode(attempts_left=self._record_failure())
+                assert parcel.board is not None and parcel.lock is not None
+                if (parcel.board, parcel.lock) not in self._in_flight:
+                    break
+                await self._wait_settled(parcel.board, parcel.lock)
             compartment = self._store.compartment(parcel.board, parcel.lock)
             if self._in_doubt(parcel.board, parcel.lock):
                 raise DoorFault(f"door {parcel.lock} does not answer; staff have been alerted and your code "
                                 "stays valid", board=parcel.board, lock=parcel.lock)
-            try:
-                await self._call(self._open_with_intent, board=parcel.board, lock=parcel.lock, action="pickup",
-                                 parcel_id=parcel.parcel_id, actor="code")
-            except DoorDidNotOpen:
-                self._fault(compartment, during="pickup", parcel_id=parcel.parcel_id)
-                raise DoorFault(f"door {parcel.lock} did not open; staff have been alerted and your code "
-                                "stays valid", board=parcel.board, lock=parcel.lock) from None
-            except BOARD_DOWN:
-                # Did the door open? The intent stays pending and the door answers when the board does.
-                self._board_offline(parcel.board)
-                raise DoorFault(f"door {parcel.lock} does not answer; staff have been alerted and your code "
-                                "stays valid", board=parcel.board, lock=parcel.lock) from None
-            return DoorOpened(board=parcel.board, lock=parcel.lock, size=compartment.size,
-                              parcel_id=parcel.parcel_id)
+            opening = self._submit(board=parcel.board, lock=parcel.lock, action="pickup", parcel_id=parcel.parcel_id,
+                                   actor="code")
+        try:
+            await self._outcome(opening)
+        except DoorDidNotOpen:  # the fault is recorded
+            raise DoorFault(f"door {parcel.lock} did not open; staff have been alerted and your code "
+                            "stays valid", board=parcel.board, lock=parcel.lock) from None
+        except BOARD_DOWN:
+            # Did the door open? The intent stays pending and the door answers when the board does.
+            raise DoorFault(f"door {parcel.lock} does not answer; staff have been alerted and your code "
+                            "stays valid", board=parcel.board, lock=parcel.lock) from None
+        return DoorOpened(board=parcel.board, lock=parcel.lock, size=compartment.size, parcel_id=parcel.parcel_id)
 
     async def take_back(self, *, courier: str, parcel_id: str) -> DoorOpened:
         """Open the door of an expired parcel for a courier returning it to the sender.
@@ -393,21 +568,23 @@ class LockerService:
         """
         async with self._op:
             self._guard()
-            parcel = self._store.parcel(parcel_id.strip())
-            if parcel is None or parcel.state is not Held.EXPIRED or parcel.board is None or parcel.lock is None:
-                raise UnknownParcel(f"no expired parcel {parcel_id} in this locker", parcel_id=parcel_id)
+            while True:
+                parcel = self._store.parcel(parcel_id.strip())
+                if parcel is None or parcel.state is not Held.EXPIRED or parcel.board is None or parcel.lock is None:
+                    raise UnknownParcel(f"no expired parcel {parcel_id} in this locker", parcel_id=parcel_id)
+                if (parcel.board, parcel.lock) not in self._in_flight:
+                    break
+                await self._wait_settled(parcel.board, parcel.lock)
             compartment = self._store.compartment(parcel.board, parcel.lock)
             if self._in_doubt(parcel.board, parcel.lock):
                 raise DoorFault(f"door {parcel.lock} does not answer", board=parcel.board, lock=parcel.lock)
             try:
-                await self._call(self._open_with_intent, board=parcel.board, lock=parcel.lock, action="take_back",
-                                 parcel_id=parcel.parcel_id, actor=courier)
-            except DoorDidNotOpen:
-                self._fault(compartment, during="take_back", parcel_id=parcel.parcel_id)
+                await self._outcome(self._submit(board=parcel.board, lock=parcel.lock, action="take_back",
+                                                 parcel_id=parcel.parcel_id, actor=courier))
+            except DoorDidNotOpen:  # the fault is recorded
                 raise DoorFault(f"door {parcel.lock} did not open; staff have been alerted",
                                 board=parcel.board, lock=parcel.lock) from None
             except BOARD_DOWN:
-                self._board_offline(parcel.board)
                 raise DoorFault(f"door {parcel.lock} does not answer", board=parcel.board,
                                 lock=parcel.lock) from None
             return DoorOpened(board=parcel.board, lock=parcel.lock, size=compartment.size,
@@ -425,27 +602,31 @@ class LockerService:
         """
         async with self._op:
             outcome: dict[str, Any] = {"command_id": command_id, "board": board, "lock": lock, "reason": reason}
+            opening: _Opening | None = None
             try:
                 self._guard()
                 self._store.compartment(board, lock)
+                await self._wait_settled(board, lock)  # a pickup opening it right now
                 if self._in_doubt(board, lock):
                     outcome |= {"ok": False, "error": "door_in_doubt"}  # its board has not answered since
                     self._store.emit("remote_open", self._clock.now(), outcome)
                     return outcome
-                await self._call(self._open_with_intent, board=board, lock=lock, action="remote_open",
-                                 parcel_id=None, actor="admin", details={"command_id": command_id, "reason": reason},
-                                 durable_record=True)  # it emits an event: rare, and kept simple
+                opening = self._submit(board=board, lock=lock, action="remote_open", parcel_id=None, actor="admin",
+                                       details={"command_id": command_id, "reason": reason},
+                                       durable_record=True)  # it emits an event: rare, and kept simple
+                await self._outcome(opening)
             except BOARD_DOWN:
-                self._board_offline(board)
-                return outcome | {"ok": None}
+                if opening is not None and opening.sent:
+                    return outcome | {"ok": None}  # its intent reports the outcome when the board answers
+                error_code = "board_offline"  # not tried: its board had just gone silent in the same batch
             except (BusMoving, NotReady, DoorDidNotOpen, KeyError) as error:
-                outcome |= {"ok": False, "error": getattr(error, "code", error.__class__.__name__)}
-                with self._store.transaction():
-                    if isinstance(error, DoorDidNotOpen):
-                        self._store.drop_intent(board, lock)  # it reads closed: it did not open
-                    self._store.emit("remote_open", self._clock.now(), outcome)
-                return outcome
-            return outcome | {"ok": True}
+                # DoorDidNotOpen: it reads closed after the tries; the batch dropped its intent.
+                error_code = getattr(error, "code", error.__class__.__name__)
+            else:
+                return outcome | {"ok": True}
+            outcome |= {"ok": False, "error": error_code}
+            self._store.emit("remote_open", self._clock.now(), outcome)
+            return outcome
 
     def load_manifest(self, entries: list[dict[str, Any]]) -> ManifestApplied:
         """Store codes of parcels the controller assigned to this locker; adopt re-issued codes.
@@ -506,7 +687,7 @@ class LockerService:
         boards = self._store.boards()
         doubtful = {(p.board, p.lock) for p in self._store.parcels(Held.HELD, Held.EXPIRED)
                     if p.unconfirmed_open_at is not None}
-        doubtful |= {(i.board, i.lock) for i in self._store.intents()}
+        doubtful |= {(i.board, i.lock) for i in self._store.intents() if (i.board, i.lock) not in self._in_flight}
         return [{"board": c.board, "lock": c.lock, "size": c.size, "parcel_id": c.parcel_id,
                  "state": c.state.value if boards.get(c.board, False) else OFFLINE,
                  "door_open": c.opened_at is not None, "needs_check": (c.board, c.lock) in doubtful}
@@ -527,7 +708,7 @@ class LockerService:
 
     def _free_compartment(self, need: str) -> CompartmentRow | None:
         boards = self._store.boards()
-        doubtful = {(i.board, i.lock) for i in self._store.intents()}
+        doubtful = {(i.board, i.lock) for i in self._store.intents()} | set(self._in_flight)
         fitting = [c for c in self._store.compartments()
                    if c.state is Compartment.FREE and boards.get(c.board) and c.opened_at is None
                    and SIZES.index(c.size) >= SIZES.index(need) and (c.board, c.lock) not in doubtful]
@@ -557,20 +738,39 @@ class LockerService:
         log.warning("locker %s board %d stopped answering", self.config.locker_id, board)
 
     async def _reconcile_board(self, board: int) -> None:
+        """Query ``board``'s doors, then settle what changed under the operation lock.
+
+        Doors whose opening was in flight at any time since the query was sent are left to their batch,
+        which records them: the reading may predate their unlock (a door just opened for a pickup would
+        read closed and "complete" the collection), and their intent is not in doubt. That is every
+        door in flight when the query is sent plus every door queued since (``_queued_at``).
+        """
+        since = self._queued
+        opening = {lock for (b, lock) in self._in_flight if b == board}
         try:
             doors = await self._call(self._bus.door_states, board)
         except BOARD_DOWN:
-            self._board_offline(board)
+            async with self._op:
+                self._board_offline(board)
             return
+        async with self._op:
+            opening |= {lock for lock, n in self._queued_at.get(board, {}).items() if n > since}
+            self._settle_board(board, doors, opening)
+
+    def _settle_board(self, board: int, doors: dict[int, DoorState], opening: set[int]) -> None:
+        """Settle ``board``'s pending intents and compartments from ``doors``, except the locks ``opening``."""
         with self._store.transaction():
             was_online = self._store.boards().get(board, False)
             for intent in self._store.intents(board):
+                if intent.lock in opening:
+                    continue
                 if doors.get(intent.lock) is DoorState.OPEN:
                     self._opened(intent, self._clock.now())
                 else:
                     self._unconfirmed(intent, self._clock.now())
             for c in self._store.compartments(board):
-                self._settle(c, door_open=doors.get(c.lock) is DoorState.OPEN)
+                if c.lock not in opening:
+                    self._settle(c, door_open=doors.get(c.lock) is DoorState.OPEN)
             if not was_online:
                 self._store.set_board_online(board, True)
                 states = [{"lock": c.lock, "state": c.state.value, "parcel_id": c.parcel_id}
@@ -736,7 +936,9 @@ class LockerService:
     def _flag_expired(self) -> None:
         now = self._clock.now()
         for parcel in self._store.parcels(Held.HELD):
-            if parcel.expires_at is not None and parcel.expires_at <= now:
+            # A code whose door is opening was right when typed: the opening decides.
+            if parcel.expires_at is not None and parcel.expires_at <= now and \
+                    (parcel.board, parcel.lock) not in self._in_flight:
                 self._expire(parcel)
 
     def _record_position(self) -> None:

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL, last_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- A door about to be opened: committed before the unlock frame, deleted in the transaction that records
--- the opening (or the fault). One per door: the operation lock never lets two be in flight for one.
+-- the opening (or the fault). One per door: the service never has two openings of one door in flight.
 CREATE TABLE IF NOT EXISTS intents (
     board INTEGER NOT NULL, lock INTEGER NOT NULL, uid TEXT NOT NULL UNIQUE, action TEXT NOT NULL,
     parcel_id TEXT, actor TEXT NOT NULL, at TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (board, lock));
@@ -194,14 +194,19 @@ class Store:
             self.unsynced = True
             self._durable = True
 
-    def flush(self) -> bool:
-        """Make commits made with ``durable=False`` power-loss safe: fsync the WAL; return whether needed.
+    def flush(self, *, always: bool = False) -> bool:
+        """Make commits made with ``durable=False`` power-loss safe: fsync the WAL; return whether done.
 
         fsync works on the file, whichever descriptor wrote it, so this needs neither the connection
         nor its lock, and waits on the disk without holding up other commits.
+
+        Parameters:
+            always: fsync even if no unsynced commit is known. A caller that must know its own commit
+                is on disk when this returns passes it: without it, a flush running in another thread
+                may have taken the flag and still be waiting on the disk.
         """
         with self._lock:
-            if not self.unsynced:
+            if not (self.unsynced or always):
                 return False
             self.unsynced = False
         try:

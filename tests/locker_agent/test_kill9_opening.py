@@ -11,6 +11,9 @@ controller gets one ``opening_unconfirmed`` alert, then one ``pickup``.
 
 Without the intent (state committed only after the unlock), the first case leaves the parcel held
 with a live code and the second leaves no trace at all: both fail here.
+
+A batch of pickups (one fsync for all their intents, then the doors one by one) killed after its first
+door opened: that door completes, the next one (intent on disk, never unlocked) is in doubt.
 """
 
 from __future__ import annotations
@@ -215,4 +218,88 @@ def test_kill9_between_unlock_and_commit_is_settled_from_the_door(rig, tmp_path:
     with controller.factory() as session:
         uids = list(session.scalars(select(LockerEvent.event_uid).where(LockerEvent.locker_id == LOCKER)))
     assert len(uids) == len(set(uids)) == len(kinds)
+    assert alerts("locker_opening_unconfirmed") == 1 and alerts("locker_event_rejected") == 0
+
+
+def test_kill9_during_a_batch_settles_each_door_of_it(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Pickups queued while a door opens go out as one batch: all their intents on disk (one fsync), then
+    the doors one by one. Killed with the batch's first door open and its second not yet unlocked: at
+    restart the first completes, the second is in doubt (held, code live, flagged, one alert)."""
+    controller, sim = rig
+    db = tmp_path / "agent.sqlite"
+    parcels = ("B1", "B2", "B3")
+    codes: dict[str, str] = {}
+    with controller.api(Role.COURIER) as courier:
+        for parcel_id in parcels:
+            assert courier.post("/parcels", json={
+                "id": parcel_id, "origin": "caiyuan-dc", "destination": "dengta-village", "weight_kg": 1.0,
+                "length_cm": 20, "width_cm": 15, "height_cm": 10, "recipient_phone": "13800000000"}).status_code == 201
+            codes[parcel_id] = courier.post(f"/lockers/{LOCKER}/parcels", json={"parcel_id": parcel_id}).json()["code"]
+
+    def alerts(kind: str) -> int:
+        with controller.factory() as session:
+            return session.scalar(select(func.count()).select_from(Alert).where(Alert.kind == kind)) or 0
+
+    agent = Agent(controller, sim, db)
+    try:
+        wait_for(lambda: len(query(db, "SELECT 1 FROM parcels WHERE state = 'expected'")) == 3, what="manifest")
+        doors = {}
+        for parcel_id in parcels:
+            doors[parcel_id] = agent.deposit(parcel_id)["lock"]
+            sim.close_door(1, doors[parcel_id])
+            wait_for(lambda: parcel_row(db, parcel_id)["state"] == "held", what=f"{parcel_id} held")
+
+        def confirm_pending(lock: int) -> bool:
+            return sim.door_is_open(1, lock) and any(
+                isinstance(r, DoorQuery) and r.lock == lock for r in sim.requests[seen:])
+
+        # B1's confirming query answers 0.9 s late; B2 and B3 queue meanwhile and form the next batch,
+        # whose first confirming query is late too: the kill lands there.
+        sim.delay_replies(DoorQuery, 0.9, times=2)
+        seen = len(sim.requests)
+        answers: dict[str, int | str] = {}
+
+        def pick(parcel_id: str) -> None:
+            try:
+                answers[parcel_id] = agent.pickup(codes[parcel_id]).status_code
+            except httpx.HTTPError as error:
+                answers[parcel_id] = error.__class__.__name__
+
+        threading.Thread(target=pick, args=("B1",), daemon=True).start()
+        wait_for(lambda: confirm_pending(doors["B1"]), what="B1 unlocked, confirm pending")
+        for parcel_id in ("B2", "B3"):
+            threading.Thread(target=pick, args=(parcel_id,), daemon=True).start()
+        wait_for(lambda: answers.get("B1") == 200, what="B1 answered")
+        first = wait_for(lambda: next((p for p in ("B2", "B3") if confirm_pending(doors[p])), None),
+                         what="the batch's first door unlocked, confirm pending")
+        second = "B3" if first == "B2" else "B2"
+        assert sorted(r["parcel_id"] for r in query(db, "SELECT * FROM intents")) == ["B2", "B3"]  # both ahead
+        assert not sim.door_is_open(1, doors[second])  # its unlock frame was never sent
+        agent.kill9()
+        sim.clear_faults()
+        wait_for(lambda: "B2" in answers and "B3" in answers, what="both requests ended")
+        assert not any(isinstance(answers[p], int) for p in ("B2", "B3"))  # neither was answered
+
+        agent = Agent(controller, sim, db)
+        assert query(db, "SELECT * FROM intents") == []
+        assert parcel_row(db, "B1")["state"] == "collecting"  # recorded by its own batch before the kill
+        done = parcel_row(db, first)
+        assert done["state"] == "collecting" and done["code_hmac"] is None  # its door read open
+        doubt = parcel_row(db, second)
+        assert doubt["state"] == "held" and doubt["code_hmac"] is not None and doubt["unconfirmed_open_at"] is not None
+        wait_for(lambda: alerts("locker_opening_unconfirmed"), what="alert at the controller")
+
+        opened = agent.pickup(codes[second])  # the code still opens its door, once
+        assert opened.status_code == 200 and sim.door_is_open(1, doors[second])
+        assert agent.pickup(codes[second]).status_code == 403
+        assert agent.pickup(codes[first]).status_code == 403
+        for parcel_id in parcels:
+            sim.close_door(1, doors[parcel_id])
+        wait_for(lambda: all(parcel_row(db, p)["state"] == "picked_up" for p in parcels), what="all collected")
+        wait_for(lambda: not query(db, "SELECT 1 FROM outbox WHERE sent_at IS NULL"), what="outbox drained")
+    finally:
+        agent.stop()
+
+    kinds = [r["kind"] for r in query(db, "SELECT kind FROM outbox ORDER BY seq")]
+    assert kinds.count("pickup") == 3 and kinds.count("opening_unconfirmed") == 1
     assert alerts("locker_opening_unconfirmed") == 1 and alerts("locker_event_rejected") == 0
