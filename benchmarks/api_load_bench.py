@@ -39,7 +39,8 @@ Endpoints:
   pulse, so the board adds nothing; doors close by themselves 0.1 s later and the watchdog completes
   the collection), and the open door is committed (SQLite WAL) before the answer: an intent with its
   fsync before the unlock frame, the opening after it without one (the intent on disk makes it
-  recoverable; see ``locker_driver/agent/service.py``), so still one fsync per pickup.
+  recoverable; see ``locker_driver/agent/service.py``). Pickups that arrive while doors are opening
+  go out as the next batch: one fsync for all their intents, then their doors one by one, one commit.
   Four wrong codes are mixed in — the keypad allows five failures before it locks for 30 min, so the
   run measures valid codes plus a bounded share of wrong ones without being locked out. A second row
   then sends only wrong codes: the first is the fifth failure and locks the keypad, every later one
@@ -72,10 +73,21 @@ healthz beside; a busy 2-core VM, so compare ratios): before 473 / 641 (healthz 
 0.112 of it); intent fsync + unsynced record 661 / 468 (0.115 / 0.109); intent and record both fsynced
 437 / 343 (0.066 / 0.073), i.e. a second fsync per pickup costs ~30-35 % of the saturated rate.
 
+Batches (issue 8; the build before and after alternated on a 2-core VM that other work shared, load
+1-2.5 from it, so single runs swing by 2x; valid pickups only, ``--pickup-only``-style, 6 s): before,
+saturation 254 / 266 / 395 / 408 / 422 / 432 req/s (median 401) and open loop at 500 req/s never
+kept up (222-392 req/s answered, p99 0.43-1.9 s); after, saturation 475 / 522 / 563 / 636 / 644 /
+777 (median 600) and open loop 500 req/s answered in every run, p99 42 / 58 / 68 / 71 / 91 / 289 ms
+(median 70; the 289 ms run answered 431 req/s during a load burst): better, not yet reliably < 50 ms.
+Batches held ~3-8 doors at 500 req/s; what is left per door is the two serial round trips in a worker
+thread, ~0.5 ms idle and ~1 ms when the event loop holds the GIL most of the time. The watchdog's 128
+board queries/s (32 boards, every 0.25 s) share that line and thread pool: polling every 2 s instead
+(an experiment, not a setting) gave p99 9-18 ms against 38-40 ms in the same minutes.
+
 Prints req/s, p50/p99 latency, their ratio to the baseline, and whether the goal (>= 500 req/s with
 p99 < 50 ms) is met. Run: ``.venv/bin/python -m benchmarks.api_load_bench [--duration 5]
 [--connections 16] [--rate 500 [--open-connections 32]] [--pickup-boards 32] [--line-gap-ms 0]
-[--database-url postgresql+psycopg://…] [--no-wrk]``. Not a test.
+[--database-url postgresql+psycopg://…] [--no-wrk] [--pickup-only]``. Not a test.
 """
 
 from __future__ import annotations
@@ -731,6 +743,36 @@ def _print_open_loop(results: list[OpenLoopResult]) -> None:
               f"{r.generator_lag_p99_ms:7.2f} {r.p99_ms / base.p99_ms:8.2f}  {goal if r is not base else ''}")
 
 
+def run_controller(tool: LoadTool, url: str, args: argparse.Namespace, n_open: int, results: list[Result],
+                   open_results: list[OpenLoopResult]) -> None:
+    """The controller's rows (healthz baseline, parcel lookup, scan): closed loop, and at ``--rate``."""
+    token = prepare_database(url, max(args.connections, n_open))
+    server, port = start_server(url, tool.tmp)
+    try:
+        ids = [f"BENCH-{i:03d}" for i in range(args.connections)]
+        health = [[_request("GET", "/healthz", None)] for _ in ids]
+        lookup = [[_request("GET", f"/api/v1/parcels/{pid}", token)] for pid in ids]
+        results += [tool.run("GET /healthz (baseline)", port, health, args.duration),
+                    tool.run("GET /api/v1/parcels/{id}", port, lookup, args.duration)]
+        tool.run("scan warm-up", port, scan_requests(port, token, ids), min(1.0, args.duration / 5),
+                 warm_up=False)
+        results.append(tool.run("POST /api/v1/parcels/{id}/scan", port, scan_requests(port, token, ids),
+                                args.duration, warm_up=False))
+        if args.rate:
+            open_ids = [f"BENCH-{i:03d}" for i in range(n_open)]
+            for name, lists in (("GET /healthz (baseline)", [[_request("GET", "/healthz", None)]] * n_open),
+                                ("GET /api/v1/parcels/{id}",
+                                 [[_request("GET", f"/api/v1/parcels/{pid}", token)] for pid in open_ids])):
+                open_loop_run("warm-up", port, lists, args.rate, 1.0)
+                open_results.append(open_loop_run(name, port, lists, args.rate, args.duration))
+            open_loop_run("scan warm-up", port, scan_requests(port, token, open_ids), args.rate, 1.0)
+            open_results.append(open_loop_run("POST /api/v1/parcels/{id}/scan", port,
+                                              scan_requests(port, token, open_ids), args.rate, args.duration))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per endpoint")
@@ -746,6 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--line-gap-ms", type=float, default=0.0,
                         help="the agent's inter-frame gap on the pty, ms (default 0: see the module docstring; "
                              "3.65 is 3.5 characters at 9600 baud)")
+    parser.add_argument("--pickup-only", action="store_true",
+                        help="only the locker agent's pickup rows (no controller; the first row is the base)")
     args = parser.parse_args(argv)
     if not 1 <= args.pickup_boards <= 255:
         parser.error("--pickup-boards must be 1-255 (one-byte board addresses)")
@@ -757,32 +801,10 @@ def main(argv: list[str] | None = None) -> int:
                   "share of the CPU from the servers", flush=True)
         url = args.database_url or f"sqlite:///{tmp / 'dispatch.sqlite'}"
         n_open = args.open_connections if args.rate else 0
-        token = prepare_database(url, max(args.connections, n_open))
-        server, port = start_server(url, tmp)
+        results: list[Result] = []
         open_results: list[OpenLoopResult] = []
-        try:
-            ids = [f"BENCH-{i:03d}" for i in range(args.connections)]
-            health = [[_request("GET", "/healthz", None)] for _ in ids]
-            lookup = [[_request("GET", f"/api/v1/parcels/{pid}", token)] for pid in ids]
-            results = [tool.run("GET /healthz (baseline)", port, health, args.duration),
-                       tool.run("GET /api/v1/parcels/{id}", port, lookup, args.duration)]
-            tool.run("scan warm-up", port, scan_requests(port, token, ids), min(1.0, args.duration / 5),
-                     warm_up=False)
-            results.append(tool.run("POST /api/v1/parcels/{id}/scan", port, scan_requests(port, token, ids),
-                                    args.duration, warm_up=False))
-            if args.rate:
-                open_ids = [f"BENCH-{i:03d}" for i in range(n_open)]
-                for name, lists in (("GET /healthz (baseline)", [[_request("GET", "/healthz", None)]] * n_open),
-                                    ("GET /api/v1/parcels/{id}",
-                                     [[_request("GET", f"/api/v1/parcels/{pid}", token)] for pid in open_ids])):
-                    open_loop_run("warm-up", port, lists, args.rate, 1.0)
-                    open_results.append(open_loop_run(name, port, lists, args.rate, args.duration))
-                open_loop_run("scan warm-up", port, scan_requests(port, token, open_ids), args.rate, 1.0)
-                open_results.append(open_loop_run("POST /api/v1/parcels/{id}/scan", port,
-                                                  scan_requests(port, token, open_ids), args.rate, args.duration))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        if not args.pickup_only:
+            run_controller(tool, url, args, n_open, results, open_results)
 
         def saturation(name: str, port: int, lists: list[list[bytes]], duration_s: float) -> Result:
             return tool.run(name, port, lists, duration_s, once=True, warm_up=False)
