@@ -1,7 +1,8 @@
 """Door openings in batches (group commit) through a real pty against the board simulator.
 
 Concurrent pickups at different doors share one intent commit (one fsync) and each door opens once;
-the same code sent twice opens its door once; the watchdog never settles an intent whose opening is
+the same code sent twice opens its door once; a board that stops answering mid-batch keeps the intent
+of the door it was sent and drops those never sent; the watchdog never settles an intent whose opening is
 in flight, even when its board query was read before the unlock and answered after it.
 """
 
@@ -11,7 +12,7 @@ import asyncio
 
 import pytest
 
-from locker_driver.agent.errors import WrongOrExpiredCode
+from locker_driver.agent.errors import DoorFault, WrongOrExpiredCode
 from locker_driver.agent.service import LockerService
 from locker_driver.agent.states import Held
 from locker_driver.frames import BoardQuery, DoorQuery, UnlockRequest
@@ -103,3 +104,43 @@ async def test_the_watchdog_leaves_an_opening_queued_during_its_query_to_the_bat
     assert view["state"] == "open" and not view["needs_check"]
     sim.close_door(parcel.board, parcel.lock)
     await until(lambda: service.store.parcel("B0").state is Held.PICKED_UP, step=service.poll, what="collected")
+
+
+async def test_a_board_silent_in_a_batch_keeps_the_intent_it_was_sent_and_drops_the_ones_never_sent(
+        service, sim, notifier) -> None:
+    from locker_driver.sim.simulator import Fault
+
+    sim.power_off(1)  # the first parcel goes to board 2, the next two to board 1
+    await until(lambda: not service.store.boards()[1], step=service.poll, what="board 1 offline")
+    codes = await held_parcels(service, sim, notifier, 1)
+    sim.power_on(1)
+    await until(lambda: service.store.boards()[1], step=service.poll, what="board 1 back")
+    for parcel_id in ("S1", "S2"):
+        opened = await service.deposit(courier="wang", parcel_id=parcel_id)
+        sim.close_door(opened.board, opened.lock)
+    await until(lambda: all(service.store.parcel(p).state is Held.HELD for p in ("S1", "S2")),
+                step=service.poll, what="deposits done")
+    codes |= {p: notifier.code_for(p) for p in ("S1", "S2")}
+    assert service.store.parcel("B0").board == 2 and {service.store.parcel(p).board for p in ("S1", "S2")} == {1}
+
+    # B0's confirm answers late, S1 and S2 queue as the next batch; board 1 then stops answering.
+    sim.delay_replies(DoorQuery, 0.15)
+    seen = len(sim.requests)
+    first = asyncio.create_task(service.pickup(codes["B0"]))
+    b0 = service.store.parcel("B0")
+    await until(lambda: unlocks(sim, b0.board, b0.lock, seen) == 1, what="B0 unlock sent")
+    sim.set_fault(Fault.NO_REPLY, board=1, times=None)
+    outcomes = await asyncio.gather(*(service.pickup(codes[p]) for p in ("S1", "S2")), return_exceptions=True)
+    assert (await first).parcel_id == "B0"
+    assert all(isinstance(o, DoorFault) and "does not answer" in o.message for o in outcomes)
+
+    sent = [p for p in ("S1", "S2") if unlocks(sim, 1, service.store.parcel(p).lock, seen)]
+    assert len(sent) == 1  # the second door of the silent board was not tried
+    assert [i.parcel_id for i in service.store.intents()] == sent  # did it open? settled when board 1 answers
+    assert not service.store.boards()[1]
+    sim.clear_faults()
+    await until(lambda: service.store.boards()[1], step=service.poll, what="board 1 back")
+    tried, untried = sent[0], ({"S1", "S2"} - set(sent)).pop()
+    assert service.store.parcel(tried).state is Held.COLLECTING  # its door read open
+    assert service.store.parcel(untried).state is Held.HELD and service.store.parcel(untried).unconfirmed_open_at is None
+    assert (await service.pickup(codes[untried])).parcel_id == untried  # nothing in doubt: its code just works
