@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS parcels (
 -- Lookups by state (expiry checks) and by code (the keypad) stay fast however long the locker's history.
 CREATE INDEX IF NOT EXISTS parcels_by_state ON parcels(state);
 CREATE INDEX IF NOT EXISTS parcels_by_code ON parcels(code_hmac);
+-- The watchdog's expiry check reads only the held parcels whose code has expired (`expired`).
+CREATE INDEX IF NOT EXISTS parcels_by_expiry ON parcels(state, expires_at);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, event_uid TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
     at TEXT NOT NULL, payload TEXT NOT NULL, sent_at TEXT);
@@ -122,7 +124,8 @@ def _dt(text: str | None) -> datetime | None:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    """UTC, always with microseconds: the text sorts as the instant does (`Store.expired` compares it)."""
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class Store:
@@ -142,6 +145,7 @@ class Store:
         self._depth = 0
         self._durable = True  # the open transaction's setting (see transaction())
         self.unsynced = False  # a commit made without fsync may not be on disk yet (see flush())
+        self._failures: dict[str, tuple[int, datetime | None]] = {}  # failures(), written through
         self._add_missing_columns()
         self._db.executescript(SCHEMA)
 
@@ -181,6 +185,7 @@ class Store:
                 self._depth -= 1
                 if self._depth == 0:
                     self._db.execute("ROLLBACK")
+                    self._failures.clear()  # may hold a counter the rollback undid
                     self._restore_sync()
                 raise
             self._depth -= 1
@@ -240,6 +245,11 @@ class Store:
         """Return ``{board address: online}``."""
         return {r["address"]: bool(r["online"]) for r in self._exec("SELECT * FROM boards ORDER BY address")}
 
+    def board_online(self, board: int) -> bool:
+        """Whether ``board`` is marked online (False for an unknown board)."""
+        row = self._exec("SELECT online FROM boards WHERE address = ?", (board,)).fetchone()
+        return bool(row and row["online"])
+
     def set_board_online(self, board: int, online: bool) -> None:
         self._exec("UPDATE boards SET online = ? WHERE address = ?", (int(online), board))
 
@@ -294,6 +304,15 @@ class Store:
             marks = ", ".join("?" * len(states))
             rows = self._exec(f"SELECT * FROM parcels WHERE state IN ({marks}) ORDER BY parcel_id",
                               tuple(s.value for s in states)).fetchall()
+        return [self._parcel(r) for r in rows]
+
+    def expired(self, state: Held, now: datetime) -> list[ParcelRow]:
+        """Return parcels in ``state`` whose ``expires_at`` is at or before ``now``, by id.
+
+        A range scan on an index: the watchdog asks every pass, and a locker full of live codes must
+        not be read whole for it (3 000 parcels took ~30 ms under the operation lock)."""
+        rows = self._exec("SELECT * FROM parcels WHERE state = ? AND expires_at IS NOT NULL AND expires_at <= ? "
+                          "ORDER BY parcel_id", (state.value, _iso(now))).fetchall()
         return [self._parcel(r) for r in rows]
 
     def codes(self, *states: Held) -> dict[str, str]:
@@ -393,13 +412,19 @@ class Store:
     # -- failure counters and meta ------------------------------------------------------------
 
     def failures(self, key: str) -> tuple[int, datetime | None]:
-        """Return ``(count, time of the last failure)`` for counter ``key``."""
-        row = self._exec("SELECT count, last_at FROM failures WHERE key = ?", (key,)).fetchone()
-        return (0, None) if row is None else (row["count"], _dt(row["last_at"]))
+        """Return ``(count, time of the last failure)`` for counter ``key``.
+
+        Cached: every code typed reads the keypad's counter, and only this store writes it."""
+        hit = self._failures.get(key)
+        if hit is None:
+            row = self._exec("SELECT count, last_at FROM failures WHERE key = ?", (key,)).fetchone()
+            hit = self._failures[key] = (0, None) if row is None else (row["count"], _dt(row["last_at"]))
+        return hit
 
     def set_failures(self, key: str, count: int, last_at: datetime) -> None:
         self._exec("INSERT OR REPLACE INTO failures(key, count, last_at) VALUES (?, ?, ?)",
                    (key, count, last_at.isoformat()))
+        self._failures[key] = (count, last_at)
 
     def meta(self, key: str) -> str | None:
         row = self._exec("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -100,6 +100,9 @@ class SyncClient:
             SyncUnavailable: the controller is down (events stay pending).
         """
         totals = [0, 0, 0]
+        # Nothing leaves the locker before it is on disk: an event recorded without fsync and lost in a
+        # power cut is recorded again (the door is read again), so it must not have been sent already.
+        await asyncio.to_thread(self._store.flush, always=True)
         while batch := self._store.pending_events(self.batch_size):
             reply = await self._request("POST", "events", {"events": [
                 {"event_uid": e.event_uid, "kind": e.kind, "at": e.at.isoformat(), "payload": e.payload}
