@@ -131,3 +131,23 @@ def test_the_failure_counter_cache_follows_writes_and_rollbacks(store: Store) ->
             store.set_failures("keypad", 4, START + timedelta(seconds=1))
             raise RuntimeError("rolled back")
     assert store.failures("keypad") == (3, START)  # the cache does not keep what the rollback undid
+
+
+async def test_the_keypad_endpoint_refuses_a_malformed_body_plainly_and_counts_no_failure(service) -> None:
+    """`POST /api/pickup` is a plain route (the hot path skips FastAPI's dependency machinery): a body that
+    is not ``{"code": "<= 32 characters"}`` gets 422 with the reasons, like every other endpoint, and is
+    not a wrong code; a wrong code gets the agent's 403."""
+    import httpx
+
+    from locker_driver.agent.web import Couriers, create_web_app
+
+    app = create_web_app(service, couriers=Couriers({"wang": "2468"}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agent") as client:
+        for body in (b"", b"{}", b'{"code": 7}', b'{"code": "' + b"1" * 33 + b'"}', b"not json"):
+            reply = await client.post("/api/pickup", content=body, headers={"content-type": "application/json"})
+            assert reply.status_code == 422, body
+            assert isinstance(reply.json()["detail"], list) and reply.json()["detail"], body
+        assert service.lockout_remaining_s() == 0 and service.store.failures("keypad")[0] == 0
+        reply = await client.post("/api/pickup", json={"code": "000000"})
+        assert reply.status_code == 403 and reply.json()["code"] == "wrong_or_expired_code"
+        assert service.store.failures("keypad")[0] == 1
