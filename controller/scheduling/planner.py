@@ -1044,15 +1044,8 @@ class Scheduler:
         """
         flown = {f.index: f for f in self._flown}
         empty = {f.index: f for f in self._empty}
-        chains = []
-        for chain in self._chains:
-            deliveries = [i for i in chain if i in flown]
-            if len(deliveries) == 1 and all(i in empty for i in chain if i != deliveries[0]):
-                chains.append((flown[deliveries[0]], chain))
-        chains.sort(key=lambda it: (it[0].timing.depart_s, it[0].index))
-        by_drone: dict[str, list[int]] = {}
-        for i, sortie in enumerate(self.sorties):
-            by_drone.setdefault(sortie.drone_id, []).append(i)
+        chains = sorted(self._rescue_chains(flown, empty), key=lambda it: (it[0].timing.depart_s, it[0].index))
+        by_drone = self._sorties_by_drone()
         for a, chain in chains:
             members = set(chain)
             if not self._droppable(chain, by_drone):
@@ -1090,6 +1083,23 @@ class Scheduler:
             f for f in self._empty if f.index in flown]
         self._empty = [f for f in self._empty if f.index in empty]
 
+    def _rescue_chains(self, flown: dict[int, _Flown], empty: dict[int, _Flown]) -> list[tuple[_Flown, list[int]]]:
+        """Return (delivery, chain) for each rescue chain still made of its one delivery in `flown` and
+        empty flights in `empty` (by index); chains merged away or loaded since are left out."""
+        out = []
+        for chain in self._chains:
+            deliveries = [i for i in chain if i in flown]
+            if len(deliveries) == 1 and all(i in empty for i in chain if i != deliveries[0]):
+                out.append((flown[deliveries[0]], chain))
+        return out
+
+    def _sorties_by_drone(self) -> dict[str, list[int]]:
+        """Indices in `sorties` per drone id."""
+        by_drone: dict[str, list[int]] = {}
+        for i, sortie in enumerate(self.sorties):
+            by_drone.setdefault(sortie.drone_id, []).append(i)
+        return by_drone
+
     def _droppable(self, chain: list[int], by_drone: dict[str, list[int]]) -> bool:
         """Whether the rescue `chain` (indices in `sorties`) can be dropped whole with the drone's day
         staying consistent: it ends where it started, or the drone flies nothing after it."""
@@ -1112,17 +1122,9 @@ class Scheduler:
         """
         flown = {f.index: f for f in self._flown}
         empty = {f.index: f for f in self._empty}
-        by_drone: dict[str, list[int]] = {}
-        for i, sortie in enumerate(self.sorties):
-            by_drone.setdefault(sortie.drone_id, []).append(i)
-        rescues: dict[int, list[int]] = {}  # rescue delivery index -> its chain
-        for chain in self._chains:
-            if any(i in self._removed for i in chain):
-                continue
-            deliveries = [i for i in chain if i in flown]
-            if (len(deliveries) == 1 and all(i in empty for i in chain if i != deliveries[0])
-                    and len(flown[deliveries[0]].route.stops) == 1):
-                rescues[deliveries[0]] = chain
+        by_drone = self._sorties_by_drone()
+        # Rescue delivery index -> its chain (one-stop deliveries only: the groups below are per stop).
+        rescues = {a.index: chain for a, chain in self._rescue_chains(flown, empty) if len(a.route.stops) == 1}
         groups: dict[tuple[str, str], list[_Flown]] = {}
         for f in flown.values():
             if len(f.route.stops) == 1:

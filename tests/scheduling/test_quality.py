@@ -39,6 +39,30 @@ def _assert_within_limits(sortie, specs, by_id) -> None:  # type: ignore[no-unty
     assert sortie.energy_wh <= sortie.energy_budget_wh + 1e-6
 
 
+def _assert_consistent(plan, prob, specs, by_id) -> None:  # type: ignore[no-untyped-def]
+    """Each drone's day is a chain (leaves where it landed, after the turnaround); every sortie keeps its
+    model's limits, is a delivery iff it carries parcels, and leaves once its parcels are ready; a parcel
+    arrives by its deadline unless the sortie lists it late; no parcel flies twice."""
+    flown = [pid for s in plan.sorties for pid in s.parcel_ids]
+    assert len(flown) == len(set(flown))
+    turnaround = timedelta(seconds=prob.config.turnaround_s)
+    for drone in prob.drones:
+        mine = sorted((s for s in plan.sorties if s.drone_id == drone.drone_id), key=lambda s: s.depart_at)
+        if mine:
+            assert mine[0].origin_pad == drone.pad_id
+        for prev, nxt in zip(mine, mine[1:]):
+            assert nxt.origin_pad == prev.stops[-1]
+            assert nxt.depart_at >= prev.arrive_at + turnaround - timedelta(seconds=1)
+    for s in plan.sorties:
+        _assert_within_limits(s, specs, by_id)
+        assert (s.purpose == "delivery") == bool(s.parcel_ids)
+        for leg in s.legs:
+            for pid in leg.drop_parcel_ids:
+                p = by_id[pid]
+                assert p.ready_at <= s.depart_at
+                assert pid in s.late_parcel_ids or p.due_at is None or leg.arrive_at <= p.due_at
+
+
 def test_mid_size_gap_to_lower_bound_and_topped_up_sorties_keep_every_limit():
     specs, parcels, prob, est = _instance(1500, drones=8)
     sched = Scheduler(prob, est, seed=0)
@@ -88,21 +112,7 @@ def test_rescue_flights_merge_into_later_flights_that_bring_their_perishables_in
     assert len(_missed(plan, parcels)) <= len(_missed(unmerged, parcels))
     assert plan.metrics["parcels_by_drone"] >= unmerged.metrics["parcels_by_drone"]
     assert len({s.sortie_id for s in plan.sorties}) == len(plan.sorties)
-    by_id = {p.parcel_id: sched.drone_parcels.get(p.parcel_id, p) for p in parcels}
-    turnaround = timedelta(seconds=prob.config.turnaround_s)
-    for drone in prob.drones:
-        mine = sorted((s for s in plan.sorties if s.drone_id == drone.drone_id), key=lambda s: s.depart_at)
-        if mine:
-            assert mine[0].origin_pad == drone.pad_id
-        for prev, nxt in zip(mine, mine[1:]):
-            assert nxt.origin_pad == prev.stops[-1]
-            assert nxt.depart_at >= prev.arrive_at + turnaround - timedelta(seconds=1)
-    for s in plan.sorties:
-        _assert_within_limits(s, specs, by_id)
-        assert (s.purpose == "delivery") == bool(s.parcel_ids)
-        for leg in s.legs:
-            for pid in leg.drop_parcel_ids:
-                assert by_id[pid].ready_at <= s.depart_at
+    _assert_consistent(plan, prob, specs, {p.parcel_id: sched.drone_parcels.get(p.parcel_id, p) for p in parcels})
 
 
 def test_a_rescue_merges_into_a_full_flight_in_time_when_one_of_its_parcels_moves_to_another_flight(monkeypatch):
@@ -122,17 +132,8 @@ def test_a_rescue_merges_into_a_full_flight_in_time_when_one_of_its_parcels_move
     assert len(delivery) < unmoved.metrics["delivery_sorties"]
     assert plan.metrics["parcels_by_drone"] == unmoved.metrics["parcels_by_drone"]
     assert _missed(plan, parcels) == _missed(unmoved, parcels)
-    by_id = {p.parcel_id: sched.drone_parcels.get(p.parcel_id, p) for p in parcels}
-    flown = [pid for s in delivery for pid in s.parcel_ids]
-    assert len(flown) == len(set(flown))
-    for s in delivery:
-        _assert_within_limits(s, specs, by_id)
-        for leg in s.legs:
-            assert leg.drop_parcel_ids  # no call at a stop with nothing to drop
-            for pid in leg.drop_parcel_ids:
-                p = by_id[pid]
-                assert p.ready_at <= s.depart_at
-                assert pid in s.late_parcel_ids or p.due_at is None or leg.arrive_at <= p.due_at
+    _assert_consistent(plan, prob, specs, {p.parcel_id: sched.drone_parcels.get(p.parcel_id, p) for p in parcels})
+    assert all(leg.drop_parcel_ids for s in delivery for leg in s.legs)  # no call at a stop with nothing to drop
 
 
 def test_rescues_go_when_the_regular_flights_carry_their_parcels_once_the_loads_are_reshuffled(monkeypatch):
@@ -151,20 +152,4 @@ def test_rescues_go_when_the_regular_flights_carry_their_parcels_once_the_loads_
     assert plan.metrics["delivery_sorties"] < unrepacked.metrics["delivery_sorties"]
     assert plan.metrics["parcels_by_drone"] == unrepacked.metrics["parcels_by_drone"]
     assert _missed(plan, parcels) == _missed(unrepacked, parcels)
-    by_id = {p.parcel_id: sched.drone_parcels.get(p.parcel_id, p) for p in parcels}
-    flown = [pid for s in plan.sorties for pid in s.parcel_ids]
-    assert len(flown) == len(set(flown))
-    turnaround = timedelta(seconds=prob.config.turnaround_s)
-    for drone in prob.drones:
-        mine = sorted((s for s in plan.sorties if s.drone_id == drone.drone_id), key=lambda s: s.depart_at)
-        for prev, nxt in zip(mine, mine[1:]):
-            assert nxt.origin_pad == prev.stops[-1]
-            assert nxt.depart_at >= prev.arrive_at + turnaround - timedelta(seconds=1)
-    for s in plan.sorties:
-        _assert_within_limits(s, specs, by_id)
-        assert (s.purpose == "delivery") == bool(s.parcel_ids)
-        for leg in s.legs:
-            for pid in leg.drop_parcel_ids:
-                p = by_id[pid]
-                assert p.ready_at <= s.depart_at
-                assert pid in s.late_parcel_ids or p.due_at is None or leg.arrive_at <= p.due_at
+    _assert_consistent(plan, prob, specs, {p.parcel_id: sched.drone_parcels.get(p.parcel_id, p) for p in parcels})
