@@ -95,6 +95,20 @@ fsync), full garbage collections of 30-45 ms (start-up objects now frozen), and 
 500 pickups/s (the HTTP stack is ~60 % of the loop's time), so when the VM's noise tips it over a run's
 backlog drains slowly: < 50 ms in 5 of 8 runs, not reliably.
 
+What is left (sampled per batch in the opener thread, 500 pickups/s): the thread is busy 85-96 % of
+the time, ~1.8 ms of wall time per door of which ~0.75 ms is its own CPU (intent insert 0.12, fsync
+0.1, the two serial round trips 0.28, the record 0.26); the rest is waiting, mostly to get the GIL
+back from the event loop after each system call. The agent is one process, so GIL-bound to one core
+(~90 % of it) while the other core is half idle (simulator ~10 %, generator ~10 %). Two changes
+against that (alternated with the build before, 5 runs each, same VM): the code lookup reads through
+a connection of its own (it waited for the opener's commits, a third of the time, with the whole
+event loop stalled), and a clean serial exchange makes 3 system calls instead of 7 (no flush of the
+input after a clean exchange, no select and tcdrain after a write when there is no gap to time):
+saturation median 678 -> 705 req/s, open-loop p99 41 / 38 / 38 / 21 / 16 -> 74 / 34 / 21 / 20 / 20
+ms (median 38 -> 21), p50 ~6.5 -> ~5.6 ms. Still not reliably < 50 ms: in a slow spell of the VM the
+agent's capacity drops below 500/s and the backlog grows for the whole run. The next step is the
+opener (fsync + line) in a process of its own, so the agent uses both cores.
+
 Prints req/s, p50/p99 latency, their ratio to the baseline, and whether the goal (>= 500 req/s with
 p99 < 50 ms) is met. Run: ``.venv/bin/python -m benchmarks.api_load_bench [--duration 5]
 [--connections 16] [--rate 500 [--open-connections 32]] [--pickup-boards 128] [--line-gap-ms 0]

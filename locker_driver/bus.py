@@ -80,6 +80,11 @@ class LockerBus:
         self.timeout_s = timeout_s
         self.attempts = attempts
         self._lock = threading.RLock()
+        # Whether bytes of an earlier exchange may still come (it timed out, retried or read more than
+        # its reply): the next exchange then drops unread input first. After a clean exchange it does
+        # not: that is a system call per request, and in the locker agent each one waits to get the GIL
+        # back from the busy event loop; stray bytes are resynchronised over by the decoder anyway.
+        self._line_unsettled = True
 
     # -- public API -------------------------------------------------------------------------
 
@@ -157,18 +162,21 @@ class LockerBus:
         board = request.board
         lock = getattr(request, "lock", None)
         with self._lock:
-            self._transport.discard_input()
+            if self._line_unsettled:
+                self._transport.discard_input()
+            self._line_unsettled = True  # until this exchange ends cleanly
             # The buffer outlives an attempt: a late or truncated reply is resynchronised over,
             # not thrown away blindly.
             buffer = bytearray()
             last_bad: BadFrame | None = None
-            for _attempt in range(self.attempts):
+            for attempt in range(self.attempts):
                 decoder = self._codec.reply_decoder(request)
                 self._transport.write(frame)
                 reply = self._await_reply(decoder, buffer, wait_s)
                 if decoder.rejects:
                     last_bad = decoder.rejects[-1]
                 if reply is not None:
+                    self._line_unsettled = attempt > 0 or bool(buffer) or last_bad is not None
                     return reply
             if last_bad is not None and last_bad.reason is not RejectReason.ADDRESS:
                 raise BadReply(board=board, lock=lock, attempts=self.attempts, last=last_bad)

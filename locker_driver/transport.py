@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import termios
 import time
 
 import serial
@@ -35,6 +36,8 @@ DEFAULT_BAUDRATE = 9600
 BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
 # Margin for the echo to come back: USB adapters buffer for up to a few ms (latency timer).
 _ECHO_MARGIN_S = 0.05
+# How long a write may wait for room in the port's output buffer, in s (frames are ~10 bytes).
+_WRITE_TIMEOUT_S = 1.0
 
 
 def wire_time_s(n_bytes: int, baudrate: int) -> float:
@@ -118,13 +121,34 @@ class SerialTransport:
         if idle_s < self.inter_frame_gap_s:
             time.sleep(self.inter_frame_gap_s - idle_s)  # line timing, not a test wait
         try:
-            self._port.write(frame)
-            self._port.flush()  # tcdrain: returns once the UART has shifted the bytes out
-        except (serial.SerialException, OSError) as error:
+            if self._posix:
+                self._write_fd(frame)
+                if self.inter_frame_gap_s > 0:
+                    termios.tcdrain(self._port.fd)  # the gap counts from the last bit on the wire
+            else:
+                self._port.write(frame)
+                self._port.flush()  # tcdrain: returns once the UART has shifted the bytes out
+        except (serial.SerialException, OSError, termios.error) as error:
             raise LinkError(url=self.url, reason=f"write failed: {error}") from error
         self._last_activity = time.monotonic()
         if self.echo:
             self._drop_echo(frame)
+
+    def _write_fd(self, frame: bytes) -> None:
+        """Write ``frame`` to the non-blocking descriptor: ``os.write``, and ``select`` only if it is full.
+
+        pyserial's ``write`` also selects after every write, and its ``flush`` (tcdrain) is only needed
+        to time the inter-frame gap: system calls the agent saves (see :meth:`_read_fd`).
+        """
+        fd = self._port.fd
+        view = memoryview(frame)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                _, ready, _ = select.select([], [fd], [], _WRITE_TIMEOUT_S)
+                if not ready:
+                    raise LinkError(url=self.url, reason="write timed out: the line does not drain") from None
 
     def _drop_echo(self, frame: bytes) -> None:
         deadline = time.monotonic() + wire_time_s(len(frame), self.baudrate) * 2 + _ECHO_MARGIN_S

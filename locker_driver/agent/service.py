@@ -581,17 +581,16 @@ class LockerService:
                 now = self._clock.now()
                 # One indexed lookup (see Store.find_code for why that leaks nothing a guesser can use).
                 match = self._store.find_code(digest, Held.HELD, Held.EXPIRED)
-                parcel = self._store.parcel(match) if match is not None else None
+                parcel = match.parcel if match is not None else None
                 if parcel is None or parcel.expires_at is None or parcel.expires_at <= now:
                     if parcel is not None and parcel.state is Held.HELD:
                         self._expire(parcel)
                     raise WrongOrExpiredCode(attempts_left=self._record_failure())
-                assert parcel.board is not None and parcel.lock is not None
+                assert match is not None and parcel.board is not None and parcel.lock is not None
                 if (parcel.board, parcel.lock) not in self._in_flight:
                     break
                 await self._wait_settled(parcel.board, parcel.lock)
-            compartment = self._store.compartment(parcel.board, parcel.lock)
-            if self._in_doubt(parcel.board, parcel.lock):
+            if match.door_pending:
                 raise DoorFault(f"door {parcel.lock} does not answer; staff have been alerted and your code "
                                 "stays valid", board=parcel.board, lock=parcel.lock)
             opening = self._submit(board=parcel.board, lock=parcel.lock, action="pickup", parcel_id=parcel.parcel_id,
@@ -605,7 +604,8 @@ class LockerService:
             # Did the door open? The intent stays pending and the door answers when the board does.
             raise DoorFault(f"door {parcel.lock} does not answer; staff have been alerted and your code "
                             "stays valid", board=parcel.board, lock=parcel.lock) from None
-        return DoorOpened(board=parcel.board, lock=parcel.lock, size=compartment.size, parcel_id=parcel.parcel_id)
+        return DoorOpened(board=parcel.board, lock=parcel.lock, size=match.door_size or parcel.size,
+                          parcel_id=parcel.parcel_id)
 
     async def take_back(self, *, courier: str, parcel_id: str) -> DoorOpened:
         """Open the door of an expired parcel for a courier returning it to the sender.

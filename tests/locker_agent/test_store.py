@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from locker_driver.agent.states import Held
-from locker_driver.agent.store import ParcelRow, Store
+from locker_driver.agent.store import IntentRow, ParcelRow, Store, code_lookup_sql
 
 # The parcels table as the first agents created it (no code_issued_at).
 OLD_PARCELS = """CREATE TABLE parcels (
@@ -67,13 +69,49 @@ def test_a_code_is_found_by_its_hmac_through_an_index_only_in_the_states_asked(t
     store = Store(tmp_path / "agent.sqlite")
     try:
         _long_history_and_three_live_parcels(store)
-        assert store.find_code("hmac-H1", Held.HELD, Held.EXPIRED) == "H1"
-        assert store.find_code("hmac-X1", Held.HELD, Held.EXPIRED) == "X1"
-        assert store.find_code("hmac-E1", Held.HELD, Held.EXPIRED) is None  # not deposited yet: no door to open
-        assert store.find_code("hmac-nope", Held.HELD, Held.EXPIRED) is None
+        found = {h: store.find_code(h, Held.HELD, Held.EXPIRED)
+                 for h in ("hmac-H1", "hmac-X1", "hmac-E1", "hmac-no")}
+        assert {h: m.parcel.parcel_id if m else None for h, m in found.items()} == {
+            "hmac-H1": "H1", "hmac-X1": "X1", "hmac-E1": None, "hmac-no": None}  # E1 is not deposited yet
         plan = " ".join(str(tuple(r)) for r in store._exec(
-            "EXPLAIN QUERY PLAN SELECT parcel_id, code_hmac FROM parcels WHERE code_hmac = ? AND state IN (?, ?) "
-            "ORDER BY parcel_id LIMIT 1", ("x", "held", "expired")))
+            "EXPLAIN QUERY PLAN " + code_lookup_sql(2), ("x", "held", "expired")))
         assert "parcels_by_code" in plan, plan
+    finally:
+        store.close()
+
+
+def test_a_code_lookup_sees_only_what_is_committed_and_never_waits_for_a_write(tmp_path: Path) -> None:
+    store = Store(tmp_path / "agent.sqlite")
+    try:
+        store.install_layout([(1, 1, "M"), (1, 2, "S")])
+        with store.transaction():
+            store.put_parcel(ParcelRow(parcel_id="P1", state=Held.HELD, size="S", code_hmac="hmac-P1",
+                                       expires_at=None, recipient_phone="", board=1, lock=1,
+                                       deposited_at=None, courier=None))
+        match = store.find_code("hmac-P1", Held.HELD)
+        assert match is not None and (match.door_size, match.door_pending) == ("M", False)
+        writing, release = threading.Event(), threading.Event()
+
+        def open_write() -> None:  # a batch's commit in the opener's thread, held open
+            with store.transaction():
+                store.add_intent(IntentRow(uid="u", board=1, lock=1, action="pickup", parcel_id="P1",
+                                           actor="code", at=datetime.now(UTC)))
+                store.put_parcel(replace(match.parcel, state=Held.COLLECTING, code_hmac=None))
+                writing.set()
+                release.wait(5)
+
+        writer = threading.Thread(target=open_write)
+        writer.start()
+        try:
+            assert writing.wait(5)
+            during = store.find_code("hmac-P1", Held.HELD)  # returns at once: the write is not committed
+            assert during == match
+        finally:
+            release.set()
+            writer.join()
+        assert store.find_code("hmac-P1", Held.HELD) is None  # committed: the code died with the opening
+        store.put_parcel(replace(match.parcel, code_hmac="hmac-P1"))
+        pending = store.find_code("hmac-P1", Held.HELD)
+        assert pending is not None and pending.door_pending  # the intent is still on record
     finally:
         store.close()

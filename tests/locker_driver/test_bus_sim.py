@@ -285,3 +285,28 @@ def test_bus_needs_a_positive_attempt_count(sim) -> None:
             LockerBus(transport, attempts=0)
     finally:
         transport.close()
+
+
+def test_unread_input_is_dropped_only_after_an_exchange_that_did_not_end_cleanly(sim, bus) -> None:
+    """Clean exchanges cost no flush of the port (a system call per request); one that timed out,
+    retried or read past its reply makes the next one start from an empty line."""
+    transport = bus._transport
+    real_discard, flushes = transport.discard_input, []
+
+    def discard_input() -> None:
+        flushes.append(len(sim.requests))
+        real_discard()
+
+    transport.discard_input = discard_input
+    for lock in (1, 2, 3):
+        assert bus.door_state(1, lock) is DoorState.CLOSED
+    assert flushes == [0]  # the bus's first exchange: whatever was on the line before it
+    sim.set_fault(Fault.NO_REPLY, board=1, times=1)
+    assert bus.door_state(1, 4) is DoorState.CLOSED  # retried
+    assert bus.door_state(1, 5) is DoorState.CLOSED
+    assert bus.door_state(1, 6) is DoorState.CLOSED
+    assert flushes == [0, 5]  # before the exchange after the retried one only
+    sim.set_fault(Fault.GARBAGE_AFTER, board=1, times=1)
+    assert bus.door_state(1, 7) is DoorState.CLOSED
+    bus.unlock(1, 7)
+    assert bus.door_state(1, 7) is DoorState.OPEN  # the noise after a reply is never taken for an answer
