@@ -106,8 +106,15 @@ event loop stalled), and a clean serial exchange makes 3 system calls instead of
 input after a clean exchange, no select and tcdrain after a write when there is no gap to time):
 saturation median 678 -> 705 req/s, open-loop p99 41 / 38 / 38 / 21 / 16 -> 74 / 34 / 21 / 20 / 20
 ms (median 38 -> 21), p50 ~6.5 -> ~5.6 ms. Still not reliably < 50 ms: in a slow spell of the VM the
-agent's capacity drops below 500/s and the backlog grows for the whole run. The next step is the
-opener (fsync + line) in a process of its own, so the agent uses both cores.
+agent's capacity drops below 500/s and the backlog grows for the whole run.
+
+The line in a child process (``locker_driver/agent/line.py``, the default of ``locker-agent run``;
+this build against the one before, alternated, 5 runs each): at 500 pickups/s the agent's main process
+uses ~69 % of a core instead of ~88 %, the line process ~20 %; saturation 719 / 663 / 731 / 750 / 742
+-> 845 / 894 / 864 / 643 / 711 req/s (median 731 -> 845). Open-loop p99 did not move with it: 16 / 24
+/ 19 / 30 / 65 ms before, 24 / 17 / 21 / 39 / 124 after (the last pair ran in a slow spell, where both
+fail). What is left in the main process is the event loop (HTTP, the lookup, the watchdog) and the
+batch's two commits in the opener thread, still one GIL between them.
 
 Prints req/s, p50/p99 latency, their ratio to the baseline, and whether the goal (>= 500 req/s with
 p99 < 50 ms) is met. Run: ``.venv/bin/python -m benchmarks.api_load_bench [--duration 5]

@@ -122,9 +122,11 @@ main.add_command(sim_command)
               help="Idle line time before each request, ms (default 3.5 characters: 3.6 ms at 9600 baud).")
 @click.option("--sync-interval-s", default=5.0, show_default=True, type=click.FloatRange(0.1),
               help="Wait between successful controller syncs, s.")
+@click.option("--line-process/--no-line-process", default=True, show_default=True,
+              help="Serial line and intent fsync in a child process (uses a second core).")
 def run(port_url: str, controller_url: str, token: str, locker_id: str, code_key: str, db_path: str, layout: str,
         couriers: tuple[str, ...], http_host: str, http_port: int, gps_token: str | None, baudrate: int,
-        inter_frame_gap_ms: float | None, sync_interval_s: float) -> None:
+        inter_frame_gap_ms: float | None, sync_interval_s: float, line_process: bool) -> None:
     """Run the locker agent: kiosk and courier pages, door watchdog, controller sync."""
     import asyncio
     import contextlib
@@ -145,7 +147,8 @@ def run(port_url: str, controller_url: str, token: str, locker_id: str, code_key
                          config=AgentConfig(locker_id=locker_id, code_key=code_key), db_path=Path(db_path),
                          couriers=pins, layout=layout, baudrate=baudrate, http_host=http_host,
                          http_port=http_port, gps_token=gps_token, sync_interval_s=sync_interval_s,
-                         inter_frame_gap_s=None if inter_frame_gap_ms is None else inter_frame_gap_ms / 1000)
+                         inter_frame_gap_s=None if inter_frame_gap_ms is None else inter_frame_gap_ms / 1000,
+                         line_process=line_process)
 
     async def main_task() -> None:
         stop = asyncio.Event()

@@ -14,6 +14,7 @@ import uvicorn
 from locker_driver import open_bus
 from locker_driver.agent.clock import Clock, SystemClock
 from locker_driver.agent.gps import FeedGps, SimulatedGps
+from locker_driver.agent.line import DoorLine, InProcessLine, LineProcess
 from locker_driver.agent.notifier import LoggingNotifier, Notifier
 from locker_driver.agent.service import DEFAULT_LAYOUT, AgentConfig, LockerService, parse_layout
 from locker_driver.agent.store import Store
@@ -41,19 +42,29 @@ class RunOptions:
     gps_token: str | None = None  # None: no GPS feed, the locker counts as standing still
     poll_s: float = 0.25
     sync_interval_s: float = 5.0
+    # The serial line and the intents' fsync in a child process, so the agent uses a second core
+    # (``line.py``); False: in a worker thread of this process.
+    line_process: bool = True
     clock: Clock = field(default_factory=SystemClock)
     notifier: Notifier = field(default_factory=LoggingNotifier)
 
 
 async def run_agent(options: RunOptions, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set; every task is cancelled and the bus closed on the way out."""
+    """Run until ``stop`` is set; every task is cancelled and the line closed on the way out."""
     store = Store(options.db_path)
     store.install_layout(parse_layout(options.layout))
     # With a GPS feed, a missing/stale fix locks the doors; without one the locker is fixed in place.
     gps = FeedGps(options.clock) if options.gps_token else SimulatedGps(options.clock, speed_kmh=0.0)
-    bus = open_bus(options.port_url, options.baudrate, inter_frame_gap_s=options.inter_frame_gap_s)
+    line: DoorLine
+    if options.line_process:
+        line = LineProcess(options.port_url, baudrate=options.baudrate,
+                           inter_frame_gap_s=options.inter_frame_gap_s, wal_path=store.wal_path,
+                           unlock_tries=options.config.unlock_tries)
+    else:
+        bus = open_bus(options.port_url, options.baudrate, inter_frame_gap_s=options.inter_frame_gap_s)
+        line = InProcessLine(bus, lambda: store.flush(always=True), options.config.unlock_tries)
     try:
-        service = LockerService(config=options.config, bus=bus, store=store, clock=options.clock, gps=gps,
+        service = LockerService(config=options.config, line=line, store=store, clock=options.clock, gps=gps,
                                 notifier=options.notifier)
         sync = SyncClient(base_url=options.controller_url, token=options.token, locker_id=options.config.locker_id,
                           service=service, store=store, clock=options.clock, interval_s=options.sync_interval_s)
@@ -77,5 +88,5 @@ async def run_agent(options: RunOptions, stop: asyncio.Event) -> None:
             tasks.create_task(stop_server())
         await sync.aclose()
     finally:
-        bus.close()
+        line.close()
         store.close()

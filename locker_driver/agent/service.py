@@ -2,8 +2,9 @@
 
 Everything that touches the lock boards goes through :class:`LockerService`. Decisions are taken one
 at a time under its operation lock (an ``asyncio.Lock``); doors open in batches (below), and a pickup
-waits for its door without the lock, so codes for other doors are checked meanwhile. The blocking bus
-is called in worker threads. Door closings are not reported by the boards, so
+waits for its door without the lock, so codes for other doors are checked meanwhile. The blocking line
+(``line.py``: the bus in a worker thread, or in a child process of its own under ``locker-agent run``)
+is called from worker threads. Door closings are not reported by the boards, so
 :meth:`LockerService.poll` queries every board (one query-all frame each) and settles what changed: a
 reserved compartment whose door closed completes its deposit, an open one its collection. The same
 pass notices boards that stop answering (marked offline, others keep working) or come back
@@ -91,7 +92,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from locker_driver import BadReply, BoardTimeout, DoorDidNotOpen, DoorState, LinkError, LockerBus
+from locker_driver import BoardTimeout, DoorDidNotOpen, DoorState, LockerBus
 from locker_driver.agent import codes
 from locker_driver.agent.clock import Clock
 from locker_driver.agent.errors import (
@@ -103,6 +104,7 @@ from locker_driver.agent.errors import (
     UnknownParcel,
     WrongOrExpiredCode,
 )
+from locker_driver.agent.line import BOARD_DOWN, NOT_SENT, DoorLine, InProcessLine
 from locker_driver.agent.gps import GpsSource, is_moving
 from locker_driver.agent.notifier import Notifier, PickupNotice
 from locker_driver.agent.states import OFFLINE, Compartment, Held, check
@@ -114,7 +116,6 @@ T = TypeVar("T")
 SIZES = ("S", "M", "L")
 KEYPAD = "keypad"
 # Errors meaning "this board did not answer properly": it is marked offline, the others keep working.
-BOARD_DOWN = (BoardTimeout, BadReply, LinkError)
 # The watchdog's share of the line (`_watchdog_turn`): board queries at least this far apart (<= 50/s;
 # one board is read 4 times/s, 32 boards every 0.64 s), and each waits up to this long for the door
 # openings in flight to finish first.
@@ -233,10 +234,16 @@ class LockerService:
     worker threads.
     """
 
-    def __init__(self, *, config: AgentConfig, bus: LockerBus, store: Store, clock: Clock, gps: GpsSource,
-                 notifier: Notifier) -> None:
+    def __init__(self, *, config: AgentConfig, store: Store, clock: Clock, gps: GpsSource, notifier: Notifier,
+                 bus: LockerBus | None = None, line: DoorLine | None = None) -> None:
+        """``bus``: open the doors on it in a worker thread; or ``line``: the doors' line (``line.py``)."""
         self.config = config
-        self._bus = bus
+        if (bus is None) == (line is None):
+            raise ValueError("give the service a bus or a line, not both")
+        if line is None:
+            assert bus is not None
+            line = InProcessLine(bus, lambda: store.flush(always=True), config.unlock_tries)
+        self._line: DoorLine = line
         self._store = store
         self._clock = clock
         self._gps = gps
@@ -279,16 +286,6 @@ class LockerService:
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
-
-    def _unlock_blocking(self, board: int, lock: int) -> None:
-        """Open a door, trying ``unlock_tries`` times; raise DoorDidNotOpen if it stays closed."""
-        for attempt in range(self.config.unlock_tries):
-            try:
-                self._bus.unlock(board, lock, confirm=True)
-                return
-            except DoorDidNotOpen:
-                if attempt + 1 == self.config.unlock_tries:
-                    raise
 
     # -- opening doors: batches of write-ahead intents (module docstring) ------------------------
 
@@ -386,26 +383,23 @@ class LockerService:
         its intent is dropped, the door did not open). The record commit has no fsync of its own unless
         a member asks for one or failed (faults are rare and recorded durably, as before).
         """
-        # Committed, then fsynced outside the store's lock (the loop reads the store meanwhile); no unlock
-        # frame goes out before the fsync returned.
+        # Committed here, then fsynced by the line outside the store's lock (the loop reads the store
+        # meanwhile); no unlock frame goes out before the fsync returned.
         with self._store.transaction(durable=False):
             for opening in batch:
                 self._store.add_intent(opening.intent)
-        self._store.flush(always=True)
+        outcomes = self._line.open_doors([(o.intent.board, o.intent.lock) for o in batch])
         silent: set[int] = set()
-        for opening in batch:
+        for opening, outcome in zip(batch, outcomes, strict=True):
             board, lock = opening.intent.board, opening.intent.lock
-            if board in silent:
+            if outcome == NOT_SENT:
                 opening.error = BoardTimeout(board=board, lock=lock, attempts=0)
                 continue
             opening.sent = True
-            try:
-                self._unlock_blocking(board, lock)
-            except DoorDidNotOpen as error:
-                opening.error = error
-            except BOARD_DOWN as error:
-                opening.error = error
-                silent.add(board)
+            if isinstance(outcome, Exception):
+                opening.error = outcome
+                if isinstance(outcome, BOARD_DOWN):
+                    silent.add(board)
         durable = any(opening.durable_record or opening.error is not None for opening in batch)
         now = self._clock.now()
         with self._store.transaction(durable=durable):
@@ -795,7 +789,7 @@ class LockerService:
         since = self._queued
         opening = {lock for (b, lock) in self._in_flight if b == board}
         try:
-            doors = await self._call(self._bus.door_states, board)
+            doors = await self._call(self._line.door_states, board)
         except BOARD_DOWN:
             async with self._op:
                 self._board_offline(board)

@@ -119,6 +119,19 @@ class OutboxEvent:
     payload: dict[str, Any]
 
 
+def fsync_file(path: str) -> None:
+    """fsync the file at ``path``, whichever process or descriptor wrote it; a missing file has nothing
+    to sync (a WAL checkpointed and removed: the checkpoint synced it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def code_lookup_sql(n_states: int) -> str:
     """The query of :meth:`Store.find_code` for ``n_states`` states (parameters: the HMAC, the states)."""
     marks = ", ".join("?" * n_states)
@@ -159,7 +172,7 @@ class Store:
         # pickup must still be on record after that, so every commit waits for its WAL fsync (~0.3 ms
         # measured on the bench VM, more on an SD card) before the agent answers.
         self._db.execute("PRAGMA synchronous=FULL")
-        self._wal_path = f"{path}-wal"
+        self.wal_path = f"{path}-wal"  # what flush() syncs (a line process syncs it too: line.py)
         self._path = str(path)
         self._lock = threading.RLock()
         self._reader: sqlite3.Connection | None = None  # see find_code()
@@ -240,14 +253,7 @@ class Store:
             if not (self.unsynced or always):
                 return False
             self.unsynced = False
-        try:
-            fd = os.open(self._wal_path, os.O_RDONLY)
-        except FileNotFoundError:
-            return True  # checkpointed and removed: the checkpoint synced it
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_file(self.wal_path)
         return True
 
     def _exec(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
