@@ -15,9 +15,11 @@ what the line reports. Two lines do the same work:
 What a line reports per door, in order: ``None`` (opened, confirmed by a door query), ``NOT_SENT`` (its
 board stopped answering earlier in the batch: no frame went out, the door did not open), or the
 driver's error: :class:`DoorDidNotOpen` (it reads closed after the tries) or one of the board-down
-errors (did it open? the caller keeps the intent in doubt). A child process that dies mid-batch makes
-every door of the batch a :class:`LinkError` (in doubt, as for a silent board: the watchdog settles
-them from the doors); the next call starts a new child.
+errors (did it open? the caller keeps the intent in doubt). A child process that dies once it had a
+batch makes every door of it a :class:`LineDown` (a :class:`LinkError`: in doubt, as for a silent
+board, settled from the doors by the watchdog); a batch that never reached a child (it was dead
+already, or a new one could not open the port) is ``NOT_SENT`` door by door. The next call starts a
+new child.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ NOT_SENT: Final = "not sent"
 _START_TIMEOUT_S = 30.0
 
 Outcome = None | str | Exception
+
+
+class LineDown(LinkError):
+    """The line process is not there: it could not start, or it died; ``sent``: it had the request."""
+
+    def __init__(self, *, url: str, reason: str, sent: bool) -> None:
+        super().__init__(url=url, reason=reason)
+        self.sent = sent
 
 
 class DoorLine(Protocol):
@@ -226,24 +236,35 @@ class LineProcess:
         self._process, self._conn, self._lifeline = process, conn, lifeline
 
     def _ask(self, kind: str, arg: Any) -> Any:
+        """Send a request, return the child's answer.
+
+        Raises:
+            LineDown: no child (it could not start) or it died; ``sent`` says whether it had the request.
+        """
         with self._lock:
             if self._conn is None:
-                self._start()
+                try:
+                    self._start()
+                except LinkError as error:
+                    raise LineDown(url=self.url, reason=error.reason, sent=False) from None
             assert self._conn is not None
+            sent = False
             try:
                 self._conn.send((kind, arg))
+                sent = True
                 return self._conn.recv()
             except (EOFError, OSError) as error:
                 log.error("line process %s for %s died: %s; starting a new one on the next request",
                           self.pid, self.url, error or type(error).__name__)
                 self._stop_child()
-                raise LinkError(url=self.url, reason="the line process died") from None
+                raise LineDown(url=self.url, reason="the line process died", sent=sent) from None
 
     def open_doors(self, doors: list[tuple[int, int]]) -> list[Outcome]:
         try:
             return [_decode(o) for o in self._ask("open", doors)]
-        except LinkError as error:
-            return [error] * len(doors)  # did they open? in doubt, like a silent board
+        except LineDown as error:
+            # Did they open? In doubt, like a silent board, once the child had the request.
+            return [error if error.sent else NOT_SENT] * len(doors)
 
     def door_states(self, board: int) -> dict[int, DoorState]:
         answer = _decode(self._ask("states", board))

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from locker_driver import BadReply, BoardTimeout, DoorDidNotOpen, DoorState, LinkError
-from locker_driver.agent.line import NOT_SENT, LineProcess
+from locker_driver.agent.line import NOT_SENT, LineDown, LineProcess
 from locker_driver.errors import RejectReason
+from locker_driver.frames import DoorQuery
 from locker_driver.sim import BoardSimulator, Fault
 
 TIMEOUT_S = 0.3
@@ -83,16 +85,40 @@ def test_the_drivers_errors_come_back_with_their_facts(sim: BoardSimulator, line
     assert bad.value.last.reason is RejectReason.CHECKSUM and bad.value.last.raw
 
 
-def test_a_child_that_dies_leaves_its_batch_in_doubt_and_the_next_request_starts_a_new_one(
+def test_a_child_that_dies_mid_batch_leaves_the_batch_in_doubt_and_the_next_request_starts_a_new_one(
         sim: BoardSimulator, line: LineProcess) -> None:
     first = line.pid
     assert first is not None
-    os.kill(first, signal.SIGKILL)
-    assert _gone_within(first, 5)
+    sim.delay_replies(DoorQuery, 0.5)  # door 1/1 opens, its confirming query answers late: kill in between
+    killer = threading.Timer(0.2, os.kill, (first, signal.SIGKILL))
+    killer.start()
     outcomes = line.open_doors([(1, 1), (1, 2)])
-    assert all(isinstance(o, LinkError) for o in outcomes) and len(outcomes) == 2  # did they open? unknown
+    killer.join()
+    assert len(outcomes) == 2 and all(isinstance(o, LineDown) and o.sent for o in outcomes)
+    assert sim.door_is_open(1, 1) and not sim.door_is_open(1, 2)  # hence "in doubt": the watchdog reads them
     assert line.open_doors([(1, 4)]) == [None]
     assert line.pid not in (None, first) and sim.door_is_open(1, 4)
+
+
+def test_a_child_that_cannot_start_again_sends_nothing(tmp_path: Path) -> None:
+    with BoardSimulator(boards=[1], locks=24, pulse_s=0.0) as sim:
+        line = LineProcess(sim.port_path, inter_frame_gap_s=0.0, timeout_s=TIMEOUT_S, attempts=ATTEMPTS,
+                           wal_path=str(tmp_path / "wal"), unlock_tries=1)
+        first = line.pid
+        assert first is not None
+    try:
+        os.kill(first, signal.SIGKILL)  # and the port is gone with the simulator: no new child can open it
+        assert _gone_within(first, 5)
+        # The first request finds the child dead: the socket refused it (not sent) or took it and then
+        # reset (in doubt: it cannot tell). Never "opened".
+        first_try = line.open_doors([(1, 1), (1, 2)])
+        assert first_try == [NOT_SENT, NOT_SENT] or all(isinstance(o, LineDown) for o in first_try), first_try
+        # Then no new child can open the port: nothing is sent.
+        assert line.open_doors([(1, 3)]) == [NOT_SENT]
+        with pytest.raises(LinkError):
+            line.door_states(1)
+    finally:
+        line.close()
 
 
 def test_a_port_that_cannot_be_opened_fails_the_start(tmp_path: Path) -> None:
