@@ -33,13 +33,14 @@ from multiprocessing.connection import Connection
 from typing import Any, Final, Protocol
 
 from locker_driver import open_bus
-from locker_driver.bus import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT_S, LockerBus
 from locker_driver.agent.store import fsync_file
+from locker_driver.bus import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT_S, LockerBus
 from locker_driver.errors import BadFrame, BadReply, BoardTimeout, DoorDidNotOpen, LinkError, RejectReason
 from locker_driver.frames import DoorState
 
 log = logging.getLogger(__name__)
 
+# Errors meaning "this board did not answer properly": it is marked offline, the others keep working.
 BOARD_DOWN = (BoardTimeout, BadReply, LinkError)
 NOT_SENT: Final = "not sent"
 # How long a new child may take to start and open the port, in s (a spawned interpreter imports us).

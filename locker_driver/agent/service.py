@@ -104,8 +104,8 @@ from locker_driver.agent.errors import (
     UnknownParcel,
     WrongOrExpiredCode,
 )
-from locker_driver.agent.line import BOARD_DOWN, NOT_SENT, DoorLine, InProcessLine
 from locker_driver.agent.gps import GpsSource, is_moving
+from locker_driver.agent.line import BOARD_DOWN, NOT_SENT, DoorLine, InProcessLine
 from locker_driver.agent.notifier import Notifier, PickupNotice
 from locker_driver.agent.states import OFFLINE, Compartment, Held, check
 from locker_driver.agent.store import CompartmentRow, IntentRow, ParcelRow, Store
@@ -115,7 +115,6 @@ T = TypeVar("T")
 
 SIZES = ("S", "M", "L")
 KEYPAD = "keypad"
-# Errors meaning "this board did not answer properly": it is marked offline, the others keep working.
 # The watchdog's share of the line (`_watchdog_turn`): board queries at least this far apart (<= 50/s;
 # one board is read 4 times/s, 32 boards every 0.64 s), and each waits up to this long for the door
 # openings in flight to finish first.
