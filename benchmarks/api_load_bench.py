@@ -113,8 +113,14 @@ this build against the one before, alternated, 5 runs each): at 500 pickups/s th
 uses ~69 % of a core instead of ~88 %, the line process ~20 %; saturation 719 / 663 / 731 / 750 / 742
 -> 845 / 894 / 864 / 643 / 711 req/s (median 731 -> 845). Open-loop p99 did not move with it: 16 / 24
 / 19 / 30 / 65 ms before, 24 / 17 / 21 / 39 / 124 after (the last pair ran in a slow spell, where both
-fail). What is left in the main process is the event loop (HTTP, the lookup, the watchdog) and the
-batch's two commits in the opener thread, still one GIL between them.
+fail). What was left in the main process: the event loop (HTTP, the lookup, the watchdog) and the
+batch's two commits in the opener thread, one GIL between them.
+
+The batch's commits on the event loop, only the line's call in a worker thread (this build against
+the one before, alternated, 8 runs each): saturation 705 / 848 / 756 / 1042 / 911 / 844 / 931 / 823 ->
+496 / 961 / 928 / 1100 / 1202 / 1017 / 1198 / 1174 req/s (median 846 -> 1059); open-loop p99 41 / 36
+/ 19 / 14 / 18 / 16 / 18 / 12 -> 35 / 23 / 13 / 15 / 12 / 61 / 14 / 29 ms (median 18 -> 19): the same
+latency at 500/s, a quarter more headroom; one of the 16 runs (this build) had p99 above 50 ms.
 
 Prints req/s, p50/p99 latency, their ratio to the baseline, and whether the goal (>= 500 req/s with
 p99 < 50 ms) is met. Run: ``.venv/bin/python -m benchmarks.api_load_bench [--duration 5]
