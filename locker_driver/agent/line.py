@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Final, Protocol
 
@@ -104,7 +105,7 @@ def open_doors_on(bus: LockerBus, doors: list[tuple[int, int]], unlock_tries: in
 class InProcessLine:
     """The line on ``bus`` in the calling thread; ``flush`` makes the committed intents durable."""
 
-    def __init__(self, bus: LockerBus, flush: Any, unlock_tries: int) -> None:
+    def __init__(self, bus: LockerBus, flush: Callable[[], object], unlock_tries: int) -> None:
         self._bus = bus
         self._flush = flush
         self._unlock_tries = unlock_tries

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import uvicorn
 
-from locker_driver import open_bus
+from locker_driver import LockerBus, open_bus
 from locker_driver.agent.clock import Clock, SystemClock
 from locker_driver.agent.gps import FeedGps, SimulatedGps
-from locker_driver.agent.line import DoorLine, InProcessLine, LineProcess
+from locker_driver.agent.line import LineProcess
 from locker_driver.agent.notifier import LoggingNotifier, Notifier
 from locker_driver.agent.service import DEFAULT_LAYOUT, AgentConfig, LockerService, parse_layout
 from locker_driver.agent.store import Store
@@ -55,17 +55,18 @@ async def run_agent(options: RunOptions, stop: asyncio.Event) -> None:
     store.install_layout(parse_layout(options.layout))
     # With a GPS feed, a missing/stale fix locks the doors; without one the locker is fixed in place.
     gps = FeedGps(options.clock) if options.gps_token else SimulatedGps(options.clock, speed_kmh=0.0)
-    line: DoorLine
+    # The line in a child process, or the bus for the service's in-process line (``line.py``).
+    line: LineProcess | None = None
+    bus: LockerBus | None = None
     if options.line_process:
         line = LineProcess(options.port_url, baudrate=options.baudrate,
                            inter_frame_gap_s=options.inter_frame_gap_s, wal_path=store.wal_path,
                            unlock_tries=options.config.unlock_tries)
     else:
         bus = open_bus(options.port_url, options.baudrate, inter_frame_gap_s=options.inter_frame_gap_s)
-        line = InProcessLine(bus, lambda: store.flush(always=True), options.config.unlock_tries)
     try:
-        service = LockerService(config=options.config, line=line, store=store, clock=options.clock, gps=gps,
-                                notifier=options.notifier)
+        service = LockerService(config=options.config, store=store, clock=options.clock, gps=gps,
+                                notifier=options.notifier, bus=bus, line=line)
         sync = SyncClient(base_url=options.controller_url, token=options.token, locker_id=options.config.locker_id,
                           service=service, store=store, clock=options.clock, interval_s=options.sync_interval_s)
         app = create_web_app(service, couriers=Couriers(options.couriers), gps=gps, gps_token=options.gps_token)
@@ -88,5 +89,7 @@ async def run_agent(options: RunOptions, stop: asyncio.Event) -> None:
             tasks.create_task(stop_server())
         await sync.aclose()
     finally:
-        line.close()
+        for opened in (line, bus):
+            if opened is not None:
+                opened.close()
         store.close()
