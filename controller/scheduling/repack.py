@@ -3,7 +3,8 @@
 Pure: flights are bins with a payload (kg) and box volume (l) capacity, parcels are items with the
 bins they may ride (the planner decides that from ready times, deadlines and stops). Used by the
 scheduler to drop rescue deliveries whose parcels the regular flights can carry once their loads are
-shuffled (`Scheduler.repack_rescues`).
+shuffled (`Scheduler.repack_rescues`), and regular flights whose parcels the others can carry (their
+bin is `closed`, `Scheduler.repack_flights`).
 
 Search (tabu search on overflow): the new items go to the compatible bin with the most room, overfull
 or not. Then, while a bin is overfull, the best move out of the most overfull bin is made - one of its
@@ -41,10 +42,11 @@ class Item:
 
 
 def make_room(bins: list[Bin], items: list[Item], assignment: list[int], new: list[Item], *,
-              max_moves: int = 80) -> list[int] | None:
+              max_moves: int = 80, closed: frozenset[int] | set[int] = frozenset()) -> list[int] | None:
     """Return a bin for every item of ``items + new`` with no bin over capacity, starting from
-    ``assignment`` (a bin per item of ``items``, within capacity), or None if the search finds none
-    within ``max_moves`` moves. Items only move to their compatible bins. Inputs are not changed."""
+    ``assignment`` (a bin per item of ``items``, within capacity and none in ``closed``), or None if the
+    search finds none within ``max_moves`` moves. Items only move to their compatible bins that are not
+    ``closed``. Inputs are not changed."""
     everything = items + new
     where = list(assignment)
     cap_kg = [b.cap_kg for b in bins]
@@ -69,28 +71,43 @@ def make_room(bins: list[Bin], items: list[Item], assignment: list[int], new: li
         k, v = kg[b] - cap_kg[b], litres[b] - cap_l[b]
         return (k / cap_kg[b] if k > 0 else 0.0) + (v / cap_l[b] if v > 0 else 0.0)
 
+    open_ids = [b for b in range(len(bins)) if b not in closed]
+    if (sum(it.kg for it in everything) > sum(cap_kg[b] for b in open_ids) + 1e-9
+            or sum(it.litres for it in everything) > sum(cap_l[b] for b in open_ids) + 1e-9):
+        return None  # not even the open bins' total capacity holds everything
     for i, b in enumerate(assignment):
         put(i, b)
+    open_bins: dict[int, tuple[int, ...]] = {}
+
+    def targets(i: int) -> tuple[int, ...]:
+        """The compatible bins item i may move to (built when first needed: most items never move)."""
+        hit = open_bins.get(i)
+        if hit is None:
+            hit = open_bins[i] = tuple(b for b in everything[i].bins if b not in closed)
+        return hit
+
     for i in range(len(items), len(everything)):
-        if not everything[i].bins:
+        if not targets(i):
             return None
         where.append(-1)
-        put(i, max(everything[i].bins, key=lambda b: ((cap_l[b] - litres[b]) / cap_l[b]
-                                                      + (cap_kg[b] - kg[b]) / cap_kg[b], -b)))
+        put(i, max(targets(i), key=lambda b: ((cap_l[b] - litres[b]) / cap_l[b]
+                                              + (cap_kg[b] - kg[b]) / cap_kg[b], -b)))
     allowed = [frozenset(it.bins) for it in everything]
     tabu_until: dict[int, int] = {}
+    # Overflow per bin, kept up to date as moves touch two bins; only overfull bins are searched.
+    ov = [over(b) for b in range(len(bins))]
+    overfull = {b for b in range(len(bins)) if ov[b] > 1e-12}
     for step in range(max_moves):
-        ov = [over(b) for b in range(len(bins))]
-        b = max(range(len(bins)), key=lambda b: (ov[b], -b))
-        if ov[b] <= 1e-12:
+        if not overfull:
             return where
+        b = max(overfull, key=lambda b: (ov[b], -b))
         kb, lb, ckb, clb = kg[b], litres[b], cap_kg[b], cap_l[b]
         best = (math.inf, -1, -1, -1)  # (overflow change, item, to bin, swapped item or -1)
         for i in list(members[b]):
             if tabu_until.get(i, -1) >= step:
                 continue
             it = everything[i]
-            for t in it.bins:
+            for t in targets(i):
                 if t == b:
                     continue
                 kt, lt, ckt, clt = kg[t], litres[t], cap_kg[t], cap_l[t]
@@ -118,4 +135,10 @@ def make_room(bins: list[Bin], items: list[Item], assignment: list[int], new: li
             take(j)
             put(j, b)
             tabu_until[j] = step + _TABU_MOVES
-    return None
+        for x in (b, t):
+            ov[x] = over(x)
+            if ov[x] > 1e-12:
+                overfull.add(x)
+            else:
+                overfull.discard(x)
+    return where if not overfull else None

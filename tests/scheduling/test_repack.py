@@ -95,3 +95,44 @@ def test_any_answer_keeps_every_limit_and_every_compatibility_and_small_feasible
                 candidates += [[t if k == i else w for k, w in enumerate(where)] + [b] for b in new[0].bins]
         if any(_valid(bins, items + new, c) for c in candidates):
             assert answer is not None
+
+
+def test_a_closed_flight_is_emptied_and_never_receives_a_parcel():
+    """Dropping a flight: its parcels are the new ones, it is closed, and the others take them."""
+    bins = [BOX, BOX, BOX]
+    items = [Item(kg=1.0, litres=30.0, bins=(0, 1)), Item(kg=1.0, litres=12.0, bins=(1, 2))]
+    leaving = [Item(kg=1.0, litres=8.0, bins=(0, 1, 2)), Item(kg=1.0, litres=25.0, bins=(1, 2))]
+    where = make_room(bins, items, [0, 1], leaving, closed={2})
+    assert where is not None and 2 not in where
+    assert _valid(bins[:2], items + leaving, where)
+    # A parcel whose only other flights are closed has nowhere to go.
+    assert make_room(bins, items, [0, 1], [Item(kg=1.0, litres=1.0, bins=(2,))], closed={2}) is None
+    # Not even the open flights' total capacity holds everything: refused before any search.
+    assert make_room(bins, items, [0, 1], [Item(kg=1.0, litres=39.0, bins=(0, 1))], closed={2}) is None
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(_item, min_size=1, max_size=8), st.integers(0, 2))
+def test_emptying_any_flight_gives_a_valid_answer_without_it_or_none(raw, closed_bin):
+    """Whatever is on the closed flight goes elsewhere or the answer is None; an answer keeps every
+    limit and compatibility and puts nothing on the closed flight."""
+    bins = [BOX, BOX, BOX]
+    items, where = [], []
+    load = [[0.0, 0.0] for _ in bins]
+    for kg, litres, mask in raw:
+        it = Item(kg=kg, litres=litres, bins=tuple(b for b in range(3) if mask >> b & 1))
+        fit = next((b for b in it.bins if load[b][0] + kg <= 5.0 and load[b][1] + litres <= 40.0), None)
+        if fit is not None:
+            load[fit][0] += kg
+            load[fit][1] += litres
+            items.append(it)
+            where.append(fit)
+    stay = [k for k, b in enumerate(where) if b != closed_bin]
+    leave = [k for k, b in enumerate(where) if b == closed_bin]
+    answer = make_room(bins, [items[k] for k in stay], [where[k] for k in stay], [items[k] for k in leave],
+                       closed={closed_bin})
+    if answer is not None:
+        assert closed_bin not in answer
+        assert _valid(bins, [items[k] for k in stay + leave], answer)
+    elif not leave:
+        raise AssertionError("nothing to move: the start itself is an answer")
