@@ -1247,13 +1247,22 @@ class Scheduler:
         self._empty = [f for f in self._empty if f.index in empty]
 
     def _repack_group(self, hosts: list[_Flown]) -> _RepackGroup:
+        """Return one-stop deliveries from one pad to one stop as a `_RepackGroup`; a parcel may ride the
+        hosts that leave once it is ready and arrive by its deadline (`_on_time_on`, by bisection)."""
         hosts = sorted(hosts, key=lambda f: (f.timing.depart_s, f.index))
         carried = [(it, j) for j, f in enumerate(hosts) for it in f.parcels]
+        departs = [f.timing.depart_s for f in hosts]
+        arrives = [f.timing.depart_s + f.route.arrival_offsets_s[0] for f in hosts]
+        items = []
+        for (p, _), _ in carried:
+            first = bisect.bisect_left(departs, _ts(p.ready_at) - 1e-6)
+            due = _ts(p.due_at) + 1e-6 if p.due_at is not None else math.inf
+            last = bisect.bisect_right(departs, due)  # arrival >= departure: none later arrives in time
+            items.append(Item(kg=p.weight_kg, litres=p.volume_l,
+                              bins=tuple(k for k in range(first, last) if arrives[k] <= due)))
         return _RepackGroup(
-            hosts=hosts, carried=carried,
-            bins=[Bin(cap_kg=self._payload_cap_kg(f), cap_l=f.drone.spec.max_box_volume_l) for f in hosts],
-            items=[Item(kg=it[0].weight_kg, litres=it[0].volume_l,
-                        bins=tuple(k for k, f in enumerate(hosts) if self._on_time_on(f, *it))) for it, _ in carried])
+            hosts=hosts, carried=carried, items=items,
+            bins=[Bin(cap_kg=self._payload_cap_kg(f), cap_l=f.drone.spec.max_box_volume_l) for f in hosts])
 
     def _repack_without(self, group: _RepackGroup, c: int) -> bool:
         """Re-assign the parcels of `group` so that host `c` carries none, if the search finds room and

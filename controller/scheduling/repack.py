@@ -92,7 +92,7 @@ def make_room(bins: list[Bin], items: list[Item], assignment: list[int], new: li
         where.append(-1)
         put(i, max(targets(i), key=lambda b: ((cap_l[b] - litres[b]) / cap_l[b]
                                               + (cap_kg[b] - kg[b]) / cap_kg[b], -b)))
-    allowed = [frozenset(it.bins) for it in everything]
+    allowed: dict[int, frozenset[int]] = {}  # item -> its compatible bins, as a set (built when needed)
     tabu_until: dict[int, int] = {}
     # Overflow per bin, kept up to date as moves touch two bins; only overfull bins are searched.
     ov = [over(b) for b in range(len(bins))]
@@ -118,7 +118,8 @@ def make_room(bins: list[Bin], items: list[Item], assignment: list[int], new: li
                     else:
                         other = everything[j]
                         dk, dl = it.kg - other.kg, it.litres - other.litres
-                        if (dk <= 0 and dl <= 0) or b not in allowed[j] or tabu_until.get(j, -1) >= step:
+                        if (dk <= 0 and dl <= 0) or tabu_until.get(j, -1) >= step or b not in (
+                                allowed.get(j) or allowed.setdefault(j, frozenset(everything[j].bins))):
                             continue  # the swap would not relieve b, or j may not (yet) move
                     k1, v1, k2, v2 = kb - dk - ckb, lb - dl - clb, kt + dk - ckt, lt + dl - clt
                     after = ((k1 / ckb if k1 > 0 else 0.0) + (v1 / clb if v1 > 0 else 0.0)
