@@ -226,28 +226,37 @@ def windowed_sortie_lower_bound(items: Iterable[tuple[Parcel, str, str]], models
 
     Returns the bound; with no models, 0.
     """
-    items = list(items)
     if not models:
         return 0
+    windows = departure_windows(items, models, max_stops=max_stops, stop_service_s=stop_service_s,
+                                start_s=start_s, end_s=end_s, on_time_ids=on_time_ids)
+    return sum(max(_packing_bound([(m, v) for _, _, m, v in group]), _window_dp(group, max_cuts=max_cuts))
+               for group in windows.values())
+
+
+def departure_windows(items: Iterable[tuple[Parcel, str, str]], models: Sequence[ModelLimits], *,
+                      max_stops: int, stop_service_s: float, start_s: float, end_s: float,
+                      on_time_ids: frozenset[str] | set[str]) -> dict[str, list[tuple[float, float, float, float]]]:
+    """Return, per origin pad, each parcel's (earliest take-off s, latest take-off s, mass size, volume
+    size) as `windowed_sortie_lower_bound` proves them: the sortie carrying the parcel takes off in the
+    window, and on every sortie the mass sizes and the volume sizes each add up to at most 1."""
     by_origin: dict[str, list[tuple[Parcel, str]]] = {}
     for p, o, d in items:
         by_origin.setdefault(o, []).append((p, d))
-    total = 0
+    out = {}
     for origin, group in sorted(by_origin.items()):
         dests = sorted({d for _, d in group})
         delta = fastest_arrival_s(origin, dests, models, max_stops=max_stops, stop_service_s=stop_service_s)
-        sizes = _sizes(origin, group, models, max_stops=max_stops)
-        timeless = _packing_bound(sizes)  # sortie_lower_bound of this origin
         windows = []
-        for (p, d), (m_size, v_size) in zip(group, sizes):
+        for (p, d), (m_size, v_size) in zip(group, _sizes(origin, group, models, max_stops=max_stops)):
             lo = max(p.ready_at.timestamp(), start_s)
             hi = end_s - delta[d]
             if p.parcel_id in on_time_ids and p.due_at is not None:
                 hi = min(hi, p.due_at.timestamp() - delta[d])
             # hi < lo: no plan delivers it so (the statement is then vacuous); keep the window non-empty.
             windows.append((lo, max(hi, lo), m_size, v_size))
-        total += max(timeless, _window_dp(windows, max_cuts=max_cuts))
-    return total
+        out[origin] = windows
+    return out
 
 
 def _sizes(origin: str, group: list[tuple[Parcel, str]], models: Sequence[ModelLimits], *, max_stops: int

@@ -1,6 +1,7 @@
 """Exact minimum sortie count of the consolidation problem, with OR-Tools CP-SAT (optional dependency).
 
-Reference for tests and benchmarks on small instances, not used by the planner. The model is the
+Reference for tests and benchmarks, not used by the planner: `min_sorties_one_origin` on small
+instances, and `windowed_packing_bound`, a lower bound for plans of any size. The model is the
 packing core of the problem: parcels leaving one pad, loads limited by payload (g), box volume (ml),
 at most `max_stops` destinations, and energy with reserve under the same conservative affine leg
 model the planner packs with. It leaves out time (drone availability, deadlines, separation), so its
@@ -107,3 +108,64 @@ def min_sorties_one_origin(origin: str, items: list[tuple[Parcel, str]], routes:
         return ExactResult(sorties=upper_bound, optimal=False, lower_bound=int(solver.BestObjectiveBound()))
     return ExactResult(sorties=round(solver.ObjectiveValue()), optimal=status == cp_model.OPTIMAL,
                        lower_bound=round(solver.BestObjectiveBound()))
+
+
+def windowed_packing_bound(windows: list[tuple[float, float, float, float]], *, upper_bound: int,
+                           time_limit_s: float = 10.0) -> ExactResult:
+    """Return CP-SAT's proven lower bound (and best count) on the sorties from one origin pad that carry
+    parcels with these departure windows and sizes (`bounds.departure_windows`: earliest and latest
+    take-off, epoch s; mass and volume sizes).
+
+    Why it is a lower bound: `bounds.windowed_sortie_lower_bound` proves that the sortie carrying a
+    parcel takes off inside its window and that on every sortie the parcels' mass sizes and volume sizes
+    each add up to at most 1. So the sorties from the origin of any plan that flies these parcels (with
+    the same deadlines kept) are a solution of this model: bins with one take-off time each, inside the
+    window of every parcel aboard, and both size sums at most 1 (sizes are rounded down to 1e-4 and
+    windows outwards to whole seconds, which only admits more solutions). Its optimum is therefore at
+    most the plan's count, and CP-SAT's proven objective bound is at most its optimum. Unlike the
+    bound's dynamic programme over window cuts it packs the parcels as they are (two-dimensional, whole
+    parcels, overlapping windows), so it is never weaker once solved; within `time_limit_s` it may prove
+    less. `upper_bound`: bins in the model (at least the optimum, e.g. the plan's count from the origin).
+
+    Raises ImportError when OR-Tools is not installed.
+    """
+    import math
+
+    from ortools.sat.python import cp_model
+
+    scale = 10_000
+    n, k_max = len(windows), max(upper_bound, 1)
+    if n == 0:
+        return ExactResult(sorties=0, optimal=True, lower_bound=0)
+    m = cp_model.CpModel()
+    mass = [math.floor(w[2] * scale) for w in windows]
+    volume = [math.floor(w[3] * scale) for w in windows]
+    lo = [math.floor(w[0]) for w in windows]
+    hi = [math.ceil(w[1]) for w in windows]
+    x = {(i, k): m.NewBoolVar(f"x{i}_{k}") for i in range(n) for k in range(k_max)}
+    used = [m.NewBoolVar(f"u{k}") for k in range(k_max)]
+    take_off = [m.NewIntVar(min(lo), max(max(hi), max(lo)), f"t{k}") for k in range(k_max)]
+    for i in range(n):
+        m.AddExactlyOne(x[i, k] for k in range(k_max))
+    for k in range(k_max):
+        m.Add(sum(mass[i] * x[i, k] for i in range(n)) <= scale * used[k])
+        m.Add(sum(volume[i] * x[i, k] for i in range(n)) <= scale * used[k])
+        for i in range(n):
+            m.Add(take_off[k] >= lo[i]).OnlyEnforceIf(x[i, k])
+            m.Add(take_off[k] <= hi[i]).OnlyEnforceIf(x[i, k])
+        if k + 1 < k_max:  # symmetry breaking: used bins first, by take-off time
+            m.Add(used[k] >= used[k + 1])
+            m.Add(take_off[k] <= take_off[k + 1]).OnlyEnforceIf(used[k + 1])
+    m.Minimize(sum(used))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.num_workers = 2
+    solver.parameters.random_seed = 0
+    status = solver.Solve(m)
+    if status == cp_model.INFEASIBLE:  # more than k_max bins needed (or no plan at all: vacuous)
+        return ExactResult(sorties=k_max + 1, optimal=False, lower_bound=k_max + 1)
+    bound = max(0, math.ceil(solver.BestObjectiveBound() - 1e-6))
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return ExactResult(sorties=k_max, optimal=False, lower_bound=bound)
+    return ExactResult(sorties=round(solver.ObjectiveValue()), optimal=status == cp_model.OPTIMAL,
+                       lower_bound=bound)
