@@ -22,7 +22,7 @@ from controller.scenario import load_scenario
 from controller.scheduling import DroneState, Parcel, Wind, WindForecast, plan_schedule
 from controller.scheduling.flight_estimator import best_available_estimator
 from controller.scheduling.from_scenario import drone_specs_from_catalogue, problem_from_scenario
-from controller.scheduling.planner import Scheduler
+from controller.scheduling.planner import Scheduler, schedule
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 12, 1, 6, 0, tzinfo=TZ).astimezone(UTC)
@@ -215,8 +215,9 @@ def cpsat_window_bound(prob, run: Scheduler, plan, legs: list[Parcel], on_time: 
 def quality_mid(scenario, estimator_for, specs, sizes: list[int], seeds: list[int], cpsat_s: float) -> None:
     """Mid-size days (the fleet has time to spare at first): heuristic vs the best lower bound."""
     print("\nquality, mid-size instances (40 drones, 12 h) - heuristic vs lower bounds (time-aware cut bound; "
-          f"per-origin CP-SAT on windows x 2-D packing, {cpsat_s:g} s per origin)")
-    print(f"{'parcels':>7} {'seed':>4} {'flown':>5} {'heur':>5} {'cut lb':>6} {'cp-sat lb':>9} {'gap%':>6} {'heur s':>7}")
+          f"per-origin CP-SAT on windows x 2-D packing, {cpsat_s:g} s per origin); loads: perishables apart "
+          "from freight or mixed, whichever plan `planner.schedule` kept")
+    print(f"{'parcels':>7} {'seed':>4} {'flown':>5} {'loads':>6} {'heur':>5} {'cut lb':>6} {'cp-sat lb':>9} {'gap%':>6} {'heur s':>7}")
     gaps = []
     for n in sizes:
         for seed in seeds:
@@ -226,8 +227,7 @@ def quality_mid(scenario, estimator_for, specs, sizes: list[int], seeds: list[in
                                          drone_specs=specs, drones=fleet(scenario, specs, 40))
             est = estimator_for(prob)
             t = time.perf_counter()
-            run = Scheduler(prob, est, seed=0)
-            plan = run.run()
+            plan, run = schedule(prob, est, seed=0)
             heur_s = time.perf_counter() - t
             legs, on_time = flown_legs(plan, parcels, run)
             cut = max(run.lower_bound(legs), run.time_aware_lower_bound(legs, on_time))
@@ -237,7 +237,8 @@ def quality_mid(scenario, estimator_for, specs, sizes: list[int], seeds: list[in
             gap = 100.0 * (heur - best) / max(best, 1)
             gaps.append(gap)
             cp_txt = f"{cp[0]} ({cp[1]}/{cp[2]})" if cp else "-"
-            print(f"{n:>7} {seed:>4} {len(legs):>5} {heur:>5} {cut:>6} {cp_txt:>9} {gap:>6.1f} {heur_s:>7.2f}")
+            loads = "mixed" if run.mixed_loads else "apart"
+            print(f"{n:>7} {seed:>4} {len(legs):>5} {loads:>6} {heur:>5} {cut:>6} {cp_txt:>9} {gap:>6.1f} {heur_s:>7.2f}")
     print(f"mean gap {sum(gaps) / len(gaps):.2f} %, max gap {max(gaps):.2f} %  (goal <= 3 %; (k/n): origins whose "
           f"CP-SAT model was solved to optimality - the others give CP-SAT's proven bound, often weak)")
 
@@ -297,8 +298,7 @@ def speed_large(scenario, estimator_for, specs, n_parcels: int, n_drones: int, *
     plan_schedule(prob, est, seed=0)
     cold_s = time.perf_counter() - cold_t
     t = time.perf_counter()
-    run = Scheduler(prob, est, seed=0)  # what plan_schedule does, keeping the drone legs for the analysis
-    plan = run.run()
+    plan, run = schedule(prob, est, seed=0)  # plan_schedule, keeping the scheduler for the analysis
     warm_s = time.perf_counter() - t
     m = plan.metrics
     # Flown parcels as the drone flies them (bus + drone journeys: hub to hub).
