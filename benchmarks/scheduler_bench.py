@@ -5,7 +5,15 @@ Run: ``python -m benchmarks.scheduler_bench [--quick]``. Prints a table; needs t
 
 Instances live on the bundled Shengsi network with the estimator the CLI uses (`flight_plans`).
 Quality on small instances is measured where time is slack (one drone per parcel, 24 h) so that the
-CP-SAT optimum of the consolidation model is the true minimum of delivery sorties.
+CP-SAT optimum of the consolidation model is the true minimum of delivery sorties. Mid-size days
+(500-4 000 parcels, 40 drones) and the 10 000-parcel day are measured against the best lower bound
+proven in the same run: timeless packing, time-aware cuts, and per origin pad CP-SAT's proven bound on
+the windowed packing relaxation (`exact.windowed_packing_bound`; `--cpsat-s` per origin, 0 skips it).
+
+Results on this 2-core machine (this build): 10 000 parcels 368 delivery sorties vs bound 358 (2.8 %),
+0.76 s warm; small instances 0 % (12 of 12 at the CP-SAT optimum); mid-size mean 1.95 %, max 2.7 %
+(bound per origin proven in 1-6 of 6-7 origins). Other seeds of the 10 000-parcel day: 1: 2.2 %, 2:
+3.3 %, 3: 2.2 %. Full run (`--lp-slot-s 0`): ~7 min, most of it CP-SAT proving bounds.
 """
 
 from __future__ import annotations
