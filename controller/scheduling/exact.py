@@ -11,6 +11,7 @@ optimum is a lower bound on the delivery sorties of any full plan, and equal to 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 from controller.scheduling.model import DroneSpec, Parcel
@@ -87,8 +88,6 @@ def min_sorties_one_origin(origin: str, items: list[tuple[Parcel, str]], routes:
         if k + 1 < K:
             m.Add(used[k] >= used[k + 1])  # symmetry breaking
     if windows:
-        import math
-
         lo = {i: math.floor(windows[p.parcel_id][0]) for i, (p, _) in enumerate(items) if p.parcel_id in windows}
         hi = {i: math.ceil(windows[p.parcel_id][1]) for i, (p, _) in enumerate(items) if p.parcel_id in windows}
         if lo:
@@ -98,16 +97,28 @@ def min_sorties_one_origin(origin: str, items: list[tuple[Parcel, str]], routes:
                 for i in lo:
                     m.Add(t_k >= lo[i]).OnlyEnforceIf(x[i, k])
                     m.Add(t_k <= hi[i]).OnlyEnforceIf(x[i, k])
+    return _minimise_bins(m, used, time_limit_s=time_limit_s)
+
+
+def _minimise_bins(m, used: list, *, time_limit_s: float) -> ExactResult:  # type: ignore[no-untyped-def]
+    """Minimise the bins `used` of CP-SAT model `m`; return the best count (the model's bin count if none
+    was found), whether it is proven optimal, and the proven lower bound (one more than the bins the
+    model has if it is infeasible)."""
+    from ortools.sat.python import cp_model
+
     m.Minimize(sum(used))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = 2
     solver.parameters.random_seed = 0
     status = solver.Solve(m)
+    if status == cp_model.INFEASIBLE:
+        return ExactResult(sorties=len(used) + 1, optimal=False, lower_bound=len(used) + 1)
+    bound = max(0, math.ceil(solver.BestObjectiveBound() - 1e-6))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return ExactResult(sorties=upper_bound, optimal=False, lower_bound=int(solver.BestObjectiveBound()))
+        return ExactResult(sorties=len(used), optimal=False, lower_bound=bound)
     return ExactResult(sorties=round(solver.ObjectiveValue()), optimal=status == cp_model.OPTIMAL,
-                       lower_bound=round(solver.BestObjectiveBound()))
+                       lower_bound=bound)
 
 
 def windowed_packing_bound(windows: list[tuple[float, float, float, float]], *, upper_bound: int,
@@ -129,8 +140,6 @@ def windowed_packing_bound(windows: list[tuple[float, float, float, float]], *, 
 
     Raises ImportError when OR-Tools is not installed.
     """
-    import math
-
     from ortools.sat.python import cp_model
 
     scale = 10_000
@@ -156,16 +165,4 @@ def windowed_packing_bound(windows: list[tuple[float, float, float, float]], *, 
         if k + 1 < k_max:  # symmetry breaking: used bins first, by take-off time
             m.Add(used[k] >= used[k + 1])
             m.Add(take_off[k] <= take_off[k + 1]).OnlyEnforceIf(used[k + 1])
-    m.Minimize(sum(used))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.num_workers = 2
-    solver.parameters.random_seed = 0
-    status = solver.Solve(m)
-    if status == cp_model.INFEASIBLE:  # more than k_max bins needed (or no plan at all: vacuous)
-        return ExactResult(sorties=k_max + 1, optimal=False, lower_bound=k_max + 1)
-    bound = max(0, math.ceil(solver.BestObjectiveBound() - 1e-6))
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return ExactResult(sorties=k_max, optimal=False, lower_bound=bound)
-    return ExactResult(sorties=round(solver.ObjectiveValue()), optimal=status == cp_model.OPTIMAL,
-                       lower_bound=bound)
+    return _minimise_bins(m, used, time_limit_s=time_limit_s)  # infeasible: more bins needed, or no plan at all
