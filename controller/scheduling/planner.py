@@ -1239,9 +1239,8 @@ class Scheduler:
                         group.failed_at[c] = group.version
                         continue
                     if planned is not None:
-                        chain = planned[0]
                         self._insert_empty(*planned[1:], seq, empty)
-                    dropped = {g.index for g in chain}  # type: ignore[union-attr]
+                    dropped = {g.index for g in (chain if chain is not None else planned[0])}  # type: ignore[index]
                     seq[:] = [g for g in seq if g.index not in dropped]
                     for i in dropped:
                         flown.pop(i, None)
@@ -1311,10 +1310,10 @@ class Scheduler:
         i = seq.index(f)
         before = seq[i - 1] if i > 0 and seq[i - 1].index in empty else None
         after = seq[i + 1] if i + 1 < len(seq) and seq[i + 1].index in empty else None
-        for chain in ([f], [before, f], [f, after], [before, f, after]):
-            if None in chain:
-                continue
-            dropped = {g.index for g in chain}  # type: ignore[union-attr]
+        chains = [[f]] + ([[before, f]] if before else []) + ([[f, after]] if after else []) + (
+            [[before, f, after]] if before and after else [])
+        for chain in chains:
+            dropped = {g.index for g in chain}
             pad = f.drone.state.pad_id
             for g in seq:
                 if g.index in dropped:
@@ -1323,7 +1322,7 @@ class Scheduler:
                     break
                 pad = g.route.stops[-1]
             else:
-                return chain  # type: ignore[return-value]
+                return chain
         return None
 
     def _bypass(self, f: _Flown, seq: list[_Flown], empty: dict[int, _Flown]
