@@ -138,12 +138,15 @@ class _Flown:
 
 @dataclass(kw_only=True, eq=False)
 class _RepackGroup:
-    """One-stop deliveries from one pad to one stop, as bins for `repack.make_room` (`repack_flights`)."""
+    """One-stop deliveries from one pad to one stop, as bins for `repack.make_room` (`repack_rescues`,
+    `repack_flights`)."""
 
     hosts: list[_Flown]  # by departure
     bins: list[Bin]
     carried: list[tuple[tuple[Parcel, str], int]]  # (parcel, stop) and the host carrying it
     items: list[Item]  # per carried parcel: size and the hosts it may ride (ready there, on time)
+    departs: list[float]  # per host: take-off (s)
+    arrives: list[float]  # per host: landing at the stop (s)
     gone: set[int] = field(default_factory=set)  # hosts dropped
     version: int = 0  # loads changed this many times
     failed_at: dict[int, int] = field(default_factory=dict)  # host -> version at its last failed try
@@ -1156,34 +1159,19 @@ class Scheduler:
                              key=lambda f: (f.timing.depart_s, f.index))
             if not pending:
                 continue
-            hosts = sorted((f for f in groups[key] if f.index not in rescues),
-                           key=lambda f: (f.timing.depart_s, f.index))
-            bins = [Bin(cap_kg=self._payload_cap_kg(f), cap_l=f.drone.spec.max_box_volume_l) for f in hosts]
-            carried = [(it, j) for j, f in enumerate(hosts) for it in f.parcels]
-            items = [Item(kg=it[0].weight_kg, litres=it[0].volume_l,
-                          bins=tuple(k for k, f in enumerate(hosts) if self._on_time_on(f, *it))) for it, _ in carried]
+            group = self._repack_group([f for f in groups[key] if f.index not in rescues])
             for a in pending:
                 if not self._droppable(rescues[a.index], by_drone):
                     continue
-                new = [Item(kg=it[0].weight_kg, litres=it[0].volume_l,
-                            bins=tuple(k for k, f in enumerate(hosts) if self._on_time_on(f, *it))) for it in a.parcels]
-                where = make_room(bins, items, [j for _, j in carried], new)
+                new = [self._repack_item(group, p) for p, _ in a.parcels]
+                where = make_room(group.bins, group.items, [j for _, j in group.carried], new)
                 if where is None:
                     continue
-                everything = [it for it, _ in carried] + list(a.parcels)
-                loads: list[list[tuple[Parcel, str]]] = [[] for _ in hosts]
-                for it, j in zip(everything, where):
-                    loads[j].append(it)
-                changed = [j for j, f in enumerate(hosts) if {id(x) for x in loads[j]} != {id(x) for x in f.parcels}]
-                checked = {j: self._check_load(hosts[j], loads[j]) for j in changed}
-                if any(c is None for c in checked.values()):
-                    continue  # the estimator at the flight's wind and charge is tighter than the cap
-                for j in changed:
-                    self._set_load(hosts[j], loads[j], checked[j])  # type: ignore[arg-type]
-                self.counters["parcels_moved_for_rescues"] += sum(
-                    1 for k, (it, j) in enumerate(carried) if where[k] != j)
-                carried = list(zip(everything, where))
-                items = items + new
+                before = [j for _, j in group.carried]
+                if not self._carry(group, list(zip([it for it, _ in group.carried] + list(a.parcels), where))):
+                    continue
+                self.counters["parcels_moved_for_rescues"] += sum(1 for k, j in enumerate(before) if where[k] != j)
+                group.items += new
                 chain = rescues.pop(a.index)
                 for i in chain:
                     flown.pop(i, None)
@@ -1254,19 +1242,42 @@ class Scheduler:
         """Return one-stop deliveries from one pad to one stop as a `_RepackGroup`; a parcel may ride the
         hosts that leave once it is ready and arrive by its deadline (`_on_time_on`, by bisection)."""
         hosts = sorted(hosts, key=lambda f: (f.timing.depart_s, f.index))
-        carried = [(it, j) for j, f in enumerate(hosts) for it in f.parcels]
-        departs = [f.timing.depart_s for f in hosts]
-        arrives = [f.timing.depart_s + f.route.arrival_offsets_s[0] for f in hosts]
-        items = []
-        for (p, _), _ in carried:
-            first = bisect.bisect_left(departs, _ts(p.ready_at) - 1e-6)
-            due = _ts(p.due_at) + 1e-6 if p.due_at is not None else math.inf
-            last = bisect.bisect_right(departs, due)  # arrival >= departure: none later arrives in time
-            items.append(Item(kg=p.weight_kg, litres=p.volume_l,
-                              bins=tuple(k for k in range(first, last) if arrives[k] <= due)))
-        return _RepackGroup(
-            hosts=hosts, carried=carried, items=items,
-            bins=[Bin(cap_kg=self._payload_cap_kg(f), cap_l=f.drone.spec.max_box_volume_l) for f in hosts])
+        group = _RepackGroup(
+            hosts=hosts, carried=[(it, j) for j, f in enumerate(hosts) for it in f.parcels], items=[],
+            bins=[Bin(cap_kg=self._payload_cap_kg(f), cap_l=f.drone.spec.max_box_volume_l) for f in hosts],
+            departs=[f.timing.depart_s for f in hosts],
+            arrives=[f.timing.depart_s + f.route.arrival_offsets_s[0] for f in hosts])
+        group.items = [self._repack_item(group, p) for (p, _), _ in group.carried]
+        return group
+
+    @staticmethod
+    def _repack_item(group: _RepackGroup, p: Parcel) -> Item:
+        """`p` as an item of `group`: its size and the hosts that leave once it is ready and arrive by its
+        deadline (`_on_time_on`, by bisection over the departures)."""
+        first = bisect.bisect_left(group.departs, _ts(p.ready_at) - 1e-6)
+        due = _ts(p.due_at) + 1e-6 if p.due_at is not None else math.inf
+        last = bisect.bisect_right(group.departs, due)  # arrival >= departure: none later arrives in time
+        return Item(kg=p.weight_kg, litres=p.volume_l,
+                    bins=tuple(k for k in range(first, last) if group.arrives[k] <= due))
+
+    def _carry(self, group: _RepackGroup, carried: list[tuple[tuple[Parcel, str], int]], *,
+               leaving: int | None = None) -> bool:
+        """Give each host of `group` the parcels `carried` assigns it if every changed host passes
+        `_check_load`, and record the assignment; return whether it did (nothing changes otherwise).
+        Host `leaving`, about to be dropped, is left as it is."""
+        loads: list[list[tuple[Parcel, str]]] = [[] for _ in group.hosts]
+        for it, j in carried:
+            loads[j].append(it)
+        checked = {}
+        for j, f in enumerate(group.hosts):
+            if j != leaving and {id(x) for x in loads[j]} != {id(x) for x in f.parcels}:
+                checked[j] = self._check_load(f, loads[j])
+                if checked[j] is None:
+                    return False  # the estimator at the flight's wind and charge is tighter than the cap
+        for j, result in checked.items():
+            self._set_load(group.hosts[j], loads[j], result)  # type: ignore[arg-type]
+        group.carried = carried
+        return True
 
     def _repack_without(self, group: _RepackGroup, c: int) -> bool:
         """Re-assign the parcels of `group` so that host `c` carries none, if the search finds room and
@@ -1279,18 +1290,8 @@ class Scheduler:
             return False
         moved = dict(zip(rest + mine, placed))
         carried = [(it, moved[k]) for k, (it, _) in enumerate(group.carried)]
-        loads: list[list[tuple[Parcel, str]]] = [[] for _ in group.hosts]
-        for it, j in carried:
-            loads[j].append(it)
-        checked = {}
-        for j, f in enumerate(group.hosts):
-            if j != c and {id(x) for x in loads[j]} != {id(x) for x in f.parcels}:
-                checked[j] = self._check_load(f, loads[j])
-                if checked[j] is None:
-                    return False  # the estimator at the flight's wind and charge is tighter than the cap
-        for j, result in checked.items():
-            self._set_load(group.hosts[j], loads[j], result)  # type: ignore[arg-type]
-        group.carried = carried
+        if not self._carry(group, carried, leaving=c):
+            return False
         group.gone.add(c)
         group.version += 1
         group.hosts[c].parcels = []

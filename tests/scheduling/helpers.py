@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from controller.scheduling import (
@@ -60,3 +61,27 @@ def problem(parcels: list[Parcel], *, drones: int = 2, wind_ms: float = 3.0, hor
 
 def estimator() -> StraightLineEstimator:
     return StraightLineEstimator(pads=PADS)
+
+
+def fewest_bins(n: int, fits: Callable[[Sequence[int]], bool]) -> int:
+    """Brute force over set partitions of items 0..n-1 (tiny n): the fewest groups each of which `fits`."""
+    best = n
+
+    def place(i: int, bins: list[list[int]]) -> None:
+        nonlocal best
+        if len(bins) >= best:
+            return
+        if i == n:
+            best = len(bins)
+            return
+        for b in bins:
+            b.append(i)
+            if fits(b):
+                place(i + 1, bins)
+            b.pop()
+        bins.append([i])
+        place(i + 1, bins)
+        bins.pop()
+
+    place(0, [])
+    return best

@@ -11,7 +11,7 @@ import pytest
 from controller.scheduling import plan_schedule
 from controller.scheduling.bounds import ModelLimits, _l2, sortie_lower_bound
 from controller.scheduling.planner import Scheduler
-from tests.scheduling.helpers import HAULER, estimator, parcel, problem
+from tests.scheduling.helpers import HAULER, estimator, fewest_bins, parcel, problem
 
 # A smaller pack: 8-9 km legs then cost a large part of the budget, so energy caps the payload.
 SHORT_RANGE = dataclasses.replace(HAULER, battery_wh=520.0)
@@ -41,25 +41,8 @@ def test_l2_counts_items_that_cannot_share():
 
 
 def _min_bins(sizes):
-    """Exact bin packing by brute force (tiny inputs): try every assignment to at most n bins."""
-    best = len(sizes)
-
-    def place(i, bins):
-        nonlocal best
-        if len(bins) >= best:
-            return
-        if i == len(sizes):
-            best = len(bins)
-            return
-        for b in range(len(bins)):
-            if bins[b] + sizes[i] <= 1.0 + 1e-12:
-                bins[b] += sizes[i]
-                place(i + 1, bins)
-                bins[b] -= sizes[i]
-        place(i + 1, bins + [sizes[i]])
-
-    place(0, [])
-    return best
+    """Exact bin packing of unit bins by brute force (tiny inputs)."""
+    return fewest_bins(len(sizes), lambda group: sum(sizes[i] for i in group) <= 1.0 + 1e-12)
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -8,7 +8,7 @@ import pytest
 
 from controller.scheduling import plan_schedule
 from controller.scheduling.planner import Scheduler
-from tests.scheduling.helpers import estimator, parcel, problem
+from tests.scheduling.helpers import estimator, fewest_bins, parcel, problem
 
 pytest.importorskip("ortools.sat.python.cp_model", reason="OR-Tools (test extra) not installed")
 
@@ -45,26 +45,7 @@ def _fewest_bins(raw):  # type: ignore[no-untyped-def]
         return (max(windows[i][0] for i in group) <= min(windows[i][1] for i in group)
                 and sum(windows[i][2] for i in group) <= 10_000 and sum(windows[i][3] for i in group) <= 10_000)
 
-    best = math.inf
-
-    def place(i, bins):  # type: ignore[no-untyped-def]
-        nonlocal best
-        if len(bins) >= best:
-            return
-        if i == len(windows):
-            best = len(bins)
-            return
-        for b in bins:
-            b.append(i)
-            if fits(b):
-                place(i + 1, bins)
-            b.pop()
-        bins.append([i])
-        place(i + 1, bins)
-        bins.pop()
-
-    place(0, [])
-    return best
+    return fewest_bins(len(windows), fits)
 
 
 @pytest.mark.parametrize("instance_seed", range(25))
